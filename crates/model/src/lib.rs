@@ -1,0 +1,1 @@
+//! ZAYA: config, bundle loading and verification, CPU dequantization, decode-graph builder.

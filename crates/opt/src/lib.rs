@@ -1,0 +1,1 @@
+//! Optimizer passes, strategies and plans (see ARCHITECTURE.md).
