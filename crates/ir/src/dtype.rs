@@ -71,7 +71,11 @@ pub enum WeightFormat {
     /// MLX affine: `X.weight` u32 `[.., in*bits/32]` (codes little-endian, first element in the
     /// lowest bits), `X.scales` and `X.biases` `[.., in/group]` in `scale_dtype`;
     /// value = scale * q + bias.
-    Affine { bits: u8, group_size: u32, scale_dtype: DType },
+    Affine {
+        bits: u8,
+        group_size: u32,
+        scale_dtype: DType,
+    },
     /// OCP MXFP4: `X.weight` u32 holding 8 E2M1 codes (LSB first), `X.scales` u8 E8M0
     /// `[.., in/group]`; value = E2M1(q) * 2^(scale - 127). No biases.
     Mxfp4 { group_size: u32 },
@@ -83,7 +87,11 @@ impl WeightFormat {
     /// Stored bytes of one logical row of `cols` values (packed + scales + biases).
     pub fn row_bytes(self, cols: u64) -> u64 {
         match self {
-            WeightFormat::Affine { bits, group_size, scale_dtype } => {
+            WeightFormat::Affine {
+                bits,
+                group_size,
+                scale_dtype,
+            } => {
                 let groups = cols / group_size as u64;
                 cols * bits as u64 / 8 + 2 * groups * scale_dtype.size() as u64
             }
@@ -95,7 +103,11 @@ impl WeightFormat {
     /// Short canonical name used by the text form, e.g. `affine4g32f16`, `mxfp4g32`, `f16`.
     pub fn tag(self) -> String {
         match self {
-            WeightFormat::Affine { bits, group_size, scale_dtype } => {
+            WeightFormat::Affine {
+                bits,
+                group_size,
+                scale_dtype,
+            } => {
                 format!("affine{bits}g{group_size}{scale_dtype}")
             }
             WeightFormat::Mxfp4 { group_size } => format!("mxfp4g{group_size}"),
@@ -121,7 +133,11 @@ mod tests {
     #[test]
     fn row_bytes_match_the_bundle_layout() {
         // o_proj of ZAYA1-8B: in = 1024, affine 4-bit g32 f16: 512 B codes + 2*32*2 B.
-        let f = WeightFormat::Affine { bits: 4, group_size: 32, scale_dtype: DType::F16 };
+        let f = WeightFormat::Affine {
+            bits: 4,
+            group_size: 32,
+            scale_dtype: DType::F16,
+        };
         assert_eq!(f.row_bytes(1024), 512 + 128);
         assert_eq!(WeightFormat::Mxfp4 { group_size: 32 }.row_bytes(64), 32 + 2);
         assert_eq!(WeightFormat::Float { dtype: DType::F16 }.row_bytes(10), 20);

@@ -1,3 +1,25 @@
-//! The zaya-graph IR: a static, typed dataflow graph.
+//! The zaya-graph IR: a static, typed dataflow graph of one decode step.
+//!
+//! - [`DType`], [`TensorType`] with [`Dim`] symbols: static shapes; the only run-time
+//!   quantities are symbols (`ctx` capacity per session, `pos` per step).
+//! - [`WeightFormat`]: quantized weights are typed data, dequantized by an explicit
+//!   `dequant` op that the optimizer fuses into its consumer.
+//! - [`Graph`]: tables of weights, states and values, instructions in program order;
+//!   [`Graph::validate`], a canonical text form (`Display`) and DOT ([`deps::to_dot`]).
+//!
+//! This crate knows nothing about ZAYA, files or GPUs.
+pub mod deps;
+pub mod display;
 pub mod dtype;
+pub mod graph;
+pub mod ids;
+pub mod op;
+pub mod shape;
+pub mod transform;
+pub mod validate;
+
 pub use dtype::{DType, WeightFormat};
+pub use graph::{Graph, GraphError, Inst, State, Symbol, Value, ValueDef, Weight};
+pub use ids::{InstId, StateId, SymId, ValueId, WeightId};
+pub use op::{BinaryOp, Effect, Op, ReduceOp, UnaryOp};
+pub use shape::{Dim, Dims, TensorType};
