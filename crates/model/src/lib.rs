@@ -1,1 +1,22 @@
 //! ZAYA: config, bundle loading and verification, CPU dequantization, decode-graph builder.
+//!
+//! - [`config`]: `config.json` (+ `jang_config.json`) in both the legacy and the HF field set.
+//! - [`names`]: every tensor name and shape the model needs, for any config.
+//! - [`bundle`]: memory-mapped, validated bundles; weights as [`PackedWeight`]s.
+//! - [`quant`]: bit-exact CPU dequantization and fused dequant-dot.
+//! - [`verify`]: the `zaya-graph verify` report.
+//! - [`random`]: deterministic random bundles of any size (tests, benchmarks).
+//! - [`writer`]: safetensors/index writing helpers.
+pub mod bundle;
+pub mod config;
+mod error;
+pub mod names;
+pub mod quant;
+pub mod random;
+mod scan;
+pub mod verify;
+pub mod writer;
+
+pub use bundle::{Bundle, PackedWeight};
+pub use config::{Config, QuantMode, QuantSpec, Quantization, SkipMode};
+pub use error::ModelError;
