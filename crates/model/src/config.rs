@@ -153,6 +153,40 @@ impl Config {
         crate::names::expected_stored(self, DType::F16).len()
     }
 
+    /// A `config.json` in the legacy field set that [`Config::from_json_str`] reads back
+    /// to an equal config (used by the random bundle writer).
+    pub fn to_json(&self) -> Value {
+        let mut v = serde_json::json!({
+            "architectures": ["ZayaForCausalLM"],
+            "model_type": "zaya",
+            "hidden_size": self.hidden_size,
+            "num_hidden_layers": self.num_layers,
+            "cca_num_q_heads": self.num_q_heads,
+            "num_attention_heads": self.num_q_heads,
+            "num_key_value_heads": self.num_kv_heads,
+            "num_query_groups": self.num_kv_heads,
+            "head_dim": self.head_dim,
+            "kv_channels": self.head_dim,
+            "num_experts": self.num_experts,
+            "moe_router_topk": 1,
+            "ffn_hidden_size": 2 * self.expert_intermediate,
+            "zaya_mlp_expansion": self.router_hidden,
+            "vocab_size": self.vocab_size,
+            "rope_theta": self.rope_theta,
+            "partial_rotary_factor": self.partial_rotary_factor,
+            "norm_epsilon": self.norm_eps,
+            "max_position_embeddings": self.max_position_embeddings,
+            "bos_token_id": self.bos_token_id,
+            "eos_token_id": self.eos_token_id,
+            "pad_token_id": self.pad_token_id,
+            "tie_word_embeddings": self.tie_word_embeddings,
+        });
+        if let (Some(q), Value::Object(obj)) = (&self.quantization, &mut v) {
+            obj.insert("quantization".into(), q.to_json());
+        }
+        v
+    }
+
     fn validate(&self, file: &Path) -> Result<(), ModelError> {
         let positive = [
             ("hidden_size", self.hidden_size),
@@ -379,6 +413,39 @@ impl Quantization {
             }
         }
         self.default.format(scale_dtype)
+    }
+
+    /// The MLX/jang `quantization` object.
+    pub fn to_json(&self) -> Value {
+        let spec = |s: QuantSpec| {
+            let mode = match s.mode {
+                QuantMode::Affine => "affine",
+                QuantMode::Mxfp4 => "mxfp4",
+            };
+            serde_json::json!({ "bits": s.bits, "group_size": s.group_size, "mode": mode })
+        };
+        let mut obj = match spec(self.default) {
+            Value::Object(o) => o,
+            _ => Map::new(),
+        };
+        if let Some(b) = self.router_bits {
+            obj.insert("router_bits".into(), b.into());
+        }
+        if let Some(e) = self.embed {
+            obj.insert("embed_bits".into(), e.bits.into());
+            let implied = QuantSpec {
+                bits: e.bits,
+                group_size: self.default.group_size,
+                mode: QuantMode::Affine,
+            };
+            if e != implied && !self.overrides.contains_key(crate::names::EMBED) {
+                obj.insert(crate::names::EMBED.into(), spec(e));
+            }
+        }
+        for (module, o) in &self.overrides {
+            obj.insert(module.clone(), o.map_or(Value::Bool(false), spec));
+        }
+        Value::Object(obj)
     }
 
     /// Every spec in use (for validation).

@@ -1,7 +1,10 @@
 //! CPU dequantization of one weight row, bit-exact with the spec (§5).
 //!
 //! - Affine (MLX): `w = f32(scale) * q + f32(bias)`, computed as a separate multiply and add
-//!   (no FMA: the goldens were made with `f32(scales) * q + f32(biases)` in torch float32).
+//!   (the goldens were made with `f32(scales) * q + f32(biases)` in torch float32). The
+//!   product of an f16/bf16 scale and an 8-bit code is exact in f32, so the add is the only
+//!   rounding and an FMA would give the same bits; we still do not fuse, to match the
+//!   formula literally.
 //!   Codes are little-endian in each u32, first element in the lowest bits, so for 8 bits
 //!   element k is simply byte k, and for 4 bits it is the low (even k) or high (odd k)
 //!   nibble of byte k/2.

@@ -467,39 +467,40 @@ fn tensor_span(info: &Value) -> Result<(u64, u64), String> {
 }
 
 /// Tensors must tile the data section exactly: in range, no overlaps, no gaps, no tail.
+/// Checked in that order so the most specific fault is the one reported.
 fn check_spans(
     path: &Path,
     mut spans: Vec<((u64, u64), &String)>,
     data_len: u64,
 ) -> Option<ModelError> {
     spans.sort();
-    let mut prev: Option<(u64, &String)> = None;
-    for &((s, e), name) in &spans {
-        if e > data_len {
-            let reason = format!(
-                "data_offsets [{s}, {e}] run past the end of the data ({data_len} bytes): file truncated?"
-            );
-            return Some(ModelError::tensor(path, name, reason));
-        }
-        let prev_end = prev.map_or(0, |p| p.0);
-        if s < prev_end {
-            let other = prev.map_or("?", |p| p.1.as_str());
-            return Some(ModelError::tensor(
-                path,
-                name,
-                format!("data [{s}, {e}] overlaps tensor `{other}`"),
-            ));
-        }
-        if s > prev_end {
-            return Some(ModelError::tensor(
-                path,
-                name,
-                format!("gap of {} bytes before its data", s - prev_end),
-            ));
-        }
-        prev = Some((e, name));
+    if let Some(&((s, e), name)) = spans.iter().find(|((_, e), _)| *e > data_len) {
+        let reason = format!(
+            "data_offsets [{s}, {e}] run past the end of the data ({data_len} bytes): file truncated?"
+        );
+        return Some(ModelError::tensor(path, name, reason));
     }
-    let end = prev.map_or(0, |p| p.0);
+    for pair in spans.windows(2) {
+        let (((_, prev_end), prev), ((s, e), name)) = (pair[0], pair[1]);
+        if s < prev_end {
+            return Some(ModelError::tensor(
+                path,
+                name,
+                format!("data [{s}, {e}] overlaps tensor `{prev}`"),
+            ));
+        }
+    }
+    let mut end = 0;
+    for &((s, e), name) in &spans {
+        if s > end {
+            return Some(ModelError::tensor(
+                path,
+                name,
+                format!("gap of {} bytes before its data", s - end),
+            ));
+        }
+        end = end.max(e);
+    }
     (end != data_len).then(|| {
         ModelError::header(
             path,
