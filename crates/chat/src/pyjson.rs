@@ -3,7 +3,7 @@
 //! no HTML escaping, `", "`/`": "` separators (`","` after items when indenting), Python float
 //! repr, `NaN`/`Infinity`, non-ASCII kept unless `ensure_ascii`.
 
-use minijinja::value::{ArgType, Kwargs, Rest, Value, ValueKind};
+use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Error, ErrorKind};
 
 /// Options of `json.dumps` that HF's filter forwards.
@@ -36,15 +36,12 @@ fn invalid(msg: impl Into<String>) -> Error {
 
 /// The `tojson` filter: `tojson(x, ensure_ascii=False, indent=None, separators=None,
 /// sort_keys=False)`, positional in that (HF's) order or by keyword.
-pub(crate) fn tojson_filter(value: &Value, args: Rest<Value>) -> Result<String, Error> {
-    let mut positional: Vec<Value> = args.0;
-    let kwargs = match positional.last() {
-        Some(last) if last.is_kwargs() => {
-            let last = positional.pop().unwrap_or_default();
-            Some(Kwargs::from_value(Some(&last))?)
-        }
-        _ => None,
-    };
+pub(crate) fn tojson_filter(
+    value: &Value,
+    args: &[Value],
+    kwargs: Kwargs,
+) -> Result<String, Error> {
+    let positional = args;
     const NAMES: [&str; 4] = ["ensure_ascii", "indent", "separators", "sort_keys"];
     if positional.len() > NAMES.len() {
         return Err(Error::new(
@@ -54,19 +51,17 @@ pub(crate) fn tojson_filter(value: &Value, args: Rest<Value>) -> Result<String, 
     }
     let mut slots: [Option<Value>; 4] = Default::default();
     for (slot, v) in slots.iter_mut().zip(positional) {
-        *slot = Some(v);
+        *slot = Some(v.clone());
     }
-    if let Some(kwargs) = &kwargs {
-        for (i, name) in NAMES.iter().enumerate() {
-            if kwargs.has(name) {
-                if slots[i].is_some() {
-                    return Err(invalid(format!("tojson got multiple values for {name}")));
-                }
-                slots[i] = Some(kwargs.get::<Value>(name)?);
+    for (i, name) in NAMES.iter().enumerate() {
+        if kwargs.has(name) {
+            if slots[i].is_some() {
+                return Err(invalid(format!("tojson got multiple values for {name}")));
             }
+            slots[i] = Some(kwargs.get::<Value>(name)?);
         }
-        kwargs.assert_all_used()?;
     }
+    kwargs.assert_all_used()?;
     let [ensure_ascii, indent, separators, sort_keys] = slots;
     let mut opts = DumpOptions {
         ensure_ascii: ensure_ascii.is_some_and(|v| v.is_true()),

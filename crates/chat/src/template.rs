@@ -57,6 +57,11 @@ fn new_environment() -> Environment<'static> {
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env.add_filter("tojson", crate::pyjson::tojson_filter);
+    // jinja2's `iterable` is false for None (minijinja iterates none as empty); templates rely
+    // on `tools is iterable` to skip the tools block when transformers passes tools=None.
+    env.add_test("iterable", |v: &JinjaValue| {
+        !v.is_none() && v.try_iter().is_ok()
+    });
     env.add_function(
         "raise_exception",
         |message: String| -> Result<JinjaValue, Error> {
