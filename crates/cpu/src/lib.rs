@@ -1,1 +1,17 @@
-//! Reference CPU interpreter.
+//! The reference CPU interpreter: executes any valid graph in f32 activations, reading
+//! weights through [`WeightRows`] so packed weights are dequantized row by row inside the
+//! op that uses them and never materialized whole.
+//!
+//! A [`Program`] is a graph bound to weights; a [`Session`] holds one sequence's state
+//! (KV caches, conv and value states) and runs decode steps. Symbols: `ctx` is bound to the
+//! session's capacity, `pos` to the number of tokens consumed so far.
+
+pub mod kernels;
+mod program;
+mod weights;
+
+pub use program::{CpuError, Input, Program, Session};
+pub use weights::{DenseWeight, WeightRows};
+
+mod bind;
+pub use bind::bind_bundle;

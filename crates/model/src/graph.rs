@@ -58,7 +58,7 @@ pub fn build_decode_graph_with(
 ) -> Result<Graph, GraphError> {
     let mut b = Builder::new(config, formats, opts);
     b.build()?;
-    let mut g = b.g;
+    let g = b.g;
     g.validate()?;
     Ok(g)
 }
@@ -79,7 +79,14 @@ impl<'a> Builder<'a> {
         let mut g = Graph::new("zaya_decode");
         let ctx = g.add_symbol("ctx");
         let pos = g.add_symbol("pos");
-        Builder { g, cfg, formats, opts, ctx, pos }
+        Builder {
+            g,
+            cfg,
+            formats,
+            opts,
+            ctx,
+            pos,
+        }
     }
 
     // ---- small vocabulary over the primitive ops -------------------------------------
@@ -89,7 +96,9 @@ impl<'a> Builder<'a> {
         let dims: Vec<u64> = dims.iter().map(|&d| d as u64).collect();
         let id = match self.g.weights.iter().position(|w| w.source == tensor) {
             Some(i) => zaya_ir::WeightId::from_index(i),
-            None => self.g.add_weight(tensor, self.formats.format_of(tensor), &dims),
+            None => self
+                .g
+                .add_weight(tensor, self.formats.format_of(tensor), &dims),
         };
         let inputs: Vec<ValueId> = index.into_iter().collect();
         self.g.push1(Op::Dequant { weight: id }, &inputs)
@@ -113,15 +122,31 @@ impl<'a> Builder<'a> {
     }
 
     fn scalar(&mut self, x: f32) -> R {
-        Ok(self.g.push(Op::Const { values: vec![x] }, &[], Some(TensorType::f32([1u64])))?[0])
+        Ok(self.g.push(
+            Op::Const { values: vec![x] },
+            &[],
+            Some(TensorType::f32([1u64])),
+        )?[0])
     }
 
     fn reshape(&mut self, x: ValueId, dims: &[usize]) -> R {
-        self.g.push1(Op::Reshape { dims: dims.iter().map(|&d| d as u64).collect() }, &[x])
+        self.g.push1(
+            Op::Reshape {
+                dims: dims.iter().map(|&d| d as u64).collect(),
+            },
+            &[x],
+        )
     }
 
     fn slice(&mut self, x: ValueId, axis: u32, start: usize, len: usize) -> R {
-        self.g.push1(Op::Slice { axis, start: start as u64, len: len as u64 }, &[x])
+        self.g.push1(
+            Op::Slice {
+                axis,
+                start: start as u64,
+                len: len as u64,
+            },
+            &[x],
+        )
     }
 
     fn concat(&mut self, axis: u32, xs: &[ValueId]) -> R {
@@ -143,9 +168,15 @@ impl<'a> Builder<'a> {
     fn build(&mut self) -> R<()> {
         let c = self.cfg;
         let h = c.hidden_size;
-        let token = self.g.add_input(TensorType::new(DType::U32, [1u64]), "token");
+        let token = self
+            .g
+            .add_input(TensorType::new(DType::U32, [1u64]), "token");
         let pos = self.g.push1(Op::Symbol { sym: self.pos }, &[])?;
-        let embed = self.weight(&format!("{}.weight", names::EMBED), &[c.vocab_size, h], Some(token))?;
+        let embed = self.weight(
+            &format!("{}.weight", names::EMBED),
+            &[c.vocab_size, h],
+            Some(token),
+        )?;
         let mut hidden = self.name(embed, "embed".into());
         let mut residual: Option<ValueId> = None;
         let mut router_carry: Option<ValueId> = None;
@@ -196,18 +227,29 @@ impl<'a> Builder<'a> {
         let (h, nq, nkv, hd) = (c.hidden_size, c.num_q_heads, c.num_kv_heads, c.head_dim);
         let (group, ch, vh) = (c.q_per_kv(), c.conv_channels(), c.value_half());
         let qkv = format!("{prefix}.self_attn.qkv");
-        let cache_ty = TensorType::new(DType::F32, [Dim::Const(nkv as u64), Dim::Sym(self.ctx), Dim::Const(hd as u64)]);
+        let cache_ty = TensorType::new(
+            DType::F32,
+            [
+                Dim::Const(nkv as u64),
+                Dim::Sym(self.ctx),
+                Dim::Const(hd as u64),
+            ],
+        );
         let k_cache = self.g.add_state(format!("l{n}.k_cache"), cache_ty.clone());
         let v_cache = self.g.add_state(format!("l{n}.v_cache"), cache_ty);
-        let conv_state = self.g.add_state(format!("l{n}.conv_state"), TensorType::f32([ch as u64, 2]));
-        let value_state = self.g.add_state(format!("l{n}.value_state"), TensorType::f32([vh as u64]));
+        let conv_state = self
+            .g
+            .add_state(format!("l{n}.conv_state"), TensorType::f32([ch as u64, 2]));
+        let value_state = self
+            .g
+            .add_state(format!("l{n}.value_state"), TensorType::f32([vh as u64]));
 
         let q0 = self.linear(&format!("{qkv}.linear_q"), nq * hd, h, x)?;
         let k0 = self.linear(&format!("{qkv}.linear_k"), nkv * hd, h, x)?;
 
         // CCA convolutions over time on P = [q0 | k0].
         let p = self.concat(0, &[q0, k0])?;
-        let conv = self.cca_conv(n, &qkv, p, conv_state, pos)?;
+        let conv = self.cca_conv(n, &qkv, p, conv_state)?;
         let conv_q = self.slice(conv, 0, 0, nq * hd)?;
         let conv_q = self.reshape(conv_q, &[nq, hd])?;
         let conv_k = self.slice(conv, 0, nq * hd, nkv * hd)?;
@@ -219,7 +261,13 @@ impl<'a> Builder<'a> {
         let half = self.scalar(0.5)?;
         let qm = self.bin(BinaryOp::Add, q0g, k0g)?;
         let qm = self.bin(BinaryOp::Mul, qm, half)?;
-        let km = self.g.push1(Op::Reduce { op: ReduceOp::Mean, axis: 1 }, &[qm])?;
+        let km = self.g.push1(
+            Op::Reduce {
+                op: ReduceOp::Mean,
+                axis: 1,
+            },
+            &[qm],
+        )?;
         let qm = self.reshape(qm, &[nq, hd])?;
         let km = self.reshape(km, &[nkv, hd])?;
         let q = self.bin(BinaryOp::Add, conv_q, qm)?;
@@ -236,7 +284,10 @@ impl<'a> Builder<'a> {
         let k = self.bin(BinaryOp::Mul, k, temp)?;
         let k = self.name(k, format!("l{n}.k_normed"));
 
-        let rope = Op::Rope { rot_dims: c.rot_dims() as u32, theta: c.rope_theta };
+        let rope = Op::Rope {
+            rot_dims: c.rot_dims() as u32,
+            theta: c.rope_theta,
+        };
         let q = self.g.push1(rope.clone(), &[q, pos])?;
         let q = self.name(q, format!("l{n}.q_rope"));
         let k = self.g.push1(rope, &[k, pos])?;
@@ -250,21 +301,32 @@ impl<'a> Builder<'a> {
         let v = self.reshape(v, &[nkv, hd])?;
         let v = self.name(v, format!("l{n}.v"));
         let v_next = self.linear(&format!("{qkv}.val_proj2"), vh, h, x)?;
-        self.g.push(Op::StateWrite { state: value_state }, &[v_next], None)?;
+        self.g
+            .push(Op::StateWrite { state: value_state }, &[v_next], None)?;
 
-        self.g.push(Op::CacheAppend { state: k_cache }, &[k, pos], None)?;
-        self.g.push(Op::CacheAppend { state: v_cache }, &[v, pos], None)?;
+        self.g
+            .push(Op::CacheAppend { state: k_cache }, &[k, pos], None)?;
+        self.g
+            .push(Op::CacheAppend { state: v_cache }, &[v, pos], None)?;
         let scale = (hd as f32).powf(-0.5);
-        let attn = self.g.push1(Op::Attention { k_cache, v_cache, scale }, &[q, pos])?;
+        let attn = self.g.push1(
+            Op::Attention {
+                k_cache,
+                v_cache,
+                scale,
+            },
+            &[q, pos],
+        )?;
         let attn = self.reshape(attn, &[nq * hd])?;
         let out = self.linear(&format!("{prefix}.self_attn.o_proj"), h, nq * hd, attn)?;
         Ok(self.name(out, format!("l{n}.attn_out")))
     }
 
     /// Depthwise then grouped causal conv (kernel 2 each) on `p`, with the last two pre-conv
-    /// columns as state. The grouped conv's older tap sees the depthwise output of the
-    /// previous token, which does not exist at position 0 (zero padding): masked there.
-    fn cca_conv(&mut self, n: usize, qkv: &str, p: ValueId, state: StateId, pos: ValueId) -> R {
+    /// columns as state. The reference pads the *input* with two zero columns and runs both
+    /// convs unpadded, so at position 0 the grouped conv's older tap sees `dw(0, 0) = bias`,
+    /// not zero: recomputing the previous depthwise output from the state reproduces that.
+    fn cca_conv(&mut self, n: usize, qkv: &str, p: ValueId, state: StateId) -> R {
         let c = self.cfg;
         let ch = c.conv_channels();
         let heads = (c.num_q_heads + c.num_kv_heads) as u32;
@@ -282,9 +344,6 @@ impl<'a> Builder<'a> {
         let dw = Op::ConvStep { groups: ch as u32 };
         let d_now = self.g.push1(dw.clone(), &[win_now, dw_w, dw_b])?;
         let d_prev = self.g.push1(dw, &[win_prev, dw_w, dw_b])?;
-        let one = self.scalar(1.0)?;
-        let started = self.bin(BinaryOp::Min, pos, one)?;
-        let d_prev = self.bin(BinaryOp::Mul, d_prev, started)?;
 
         let d_prev = self.reshape(d_prev, &[ch, 1])?;
         let d_now = self.reshape(d_now, &[ch, 1])?;
@@ -292,14 +351,21 @@ impl<'a> Builder<'a> {
         let hd = c.head_dim;
         let gw = self.weight(&format!("{qkv}.conv_qk.1.weight"), &[ch, hd, 2], None)?;
         let gb = self.vector(&format!("{qkv}.conv_qk.1.bias"), ch)?;
-        self.g.push1(Op::ConvStep { groups: heads }, &[d_win, gw, gb])
+        self.g
+            .push1(Op::ConvStep { groups: heads }, &[d_win, gw, gb])
     }
 
     /// `x * sqrt(hd) / max(||x||, eps)` per head (last axis); eps is f32 machine epsilon.
     fn l2_normalize(&mut self, x: ValueId) -> R {
         let hd = self.cfg.head_dim as f32;
         let sq = self.un(UnaryOp::Square, x)?;
-        let ss = self.g.push1(Op::Reduce { op: ReduceOp::Sum, axis: 1 }, &[sq])?;
+        let ss = self.g.push1(
+            Op::Reduce {
+                op: ReduceOp::Sum,
+                axis: 1,
+            },
+            &[sq],
+        )?;
         let norm = self.un(UnaryOp::Sqrt, ss)?;
         let eps = self.scalar(f32::EPSILON)?;
         let norm = self.bin(BinaryOp::Max, norm, eps)?;
@@ -308,9 +374,21 @@ impl<'a> Builder<'a> {
         self.bin(BinaryOp::Mul, x, s)
     }
 
-    fn moe(&mut self, n: usize, prefix: &str, x: ValueId, carry: &mut Option<ValueId>, k: usize) -> R {
+    fn moe(
+        &mut self,
+        n: usize,
+        prefix: &str,
+        x: ValueId,
+        carry: &mut Option<ValueId>,
+        k: usize,
+    ) -> R {
         let c = self.cfg;
-        let (h, d, e, i) = (c.hidden_size, c.router_hidden, c.num_experts, c.expert_intermediate);
+        let (h, d, e, i) = (
+            c.hidden_size,
+            c.router_hidden,
+            c.num_experts,
+            c.expert_intermediate,
+        );
         let router = format!("{prefix}.zaya_block.router");
         let rh = self.linear(&format!("{router}.down_proj"), d, h, x)?;
         let b = self.vector(&format!("{router}.down_proj.bias"), d)?;
@@ -353,13 +431,25 @@ impl<'a> Builder<'a> {
 
         // SwiGLU expert: p[c] * down_c(silu(gate_c x) * up_c x).
         let experts = format!("{prefix}.zaya_block.experts.switch_mlp");
-        let gw = self.weight(&format!("{experts}.gate_proj.weight"), &[e, i, h], Some(expert))?;
+        let gw = self.weight(
+            &format!("{experts}.gate_proj.weight"),
+            &[e, i, h],
+            Some(expert),
+        )?;
         let gate = self.g.push1(Op::MatVec, &[gw, x])?;
-        let uw = self.weight(&format!("{experts}.up_proj.weight"), &[e, i, h], Some(expert))?;
+        let uw = self.weight(
+            &format!("{experts}.up_proj.weight"),
+            &[e, i, h],
+            Some(expert),
+        )?;
         let up = self.g.push1(Op::MatVec, &[uw, x])?;
         let act = self.un(UnaryOp::Silu, gate)?;
         let mid = self.bin(BinaryOp::Mul, act, up)?;
-        let dw = self.weight(&format!("{experts}.down_proj.weight"), &[e, h, i], Some(expert))?;
+        let dw = self.weight(
+            &format!("{experts}.down_proj.weight"),
+            &[e, h, i],
+            Some(expert),
+        )?;
         let y = self.g.push1(Op::MatVec, &[dw, mid])?;
         let y = self.bin(BinaryOp::Mul, y, gate_prob)?;
 
@@ -372,5 +462,19 @@ impl<'a> Builder<'a> {
         };
         let out = self.g.push1(Op::Select, &[is_skip, skipped, y])?;
         Ok(self.name(out, format!("l{n}.moe_out")))
+    }
+}
+
+impl WeightFormats for crate::Bundle {
+    /// The format as stored: a quantized or float module weight, else a plain float tensor.
+    fn format_of(&self, tensor: &str) -> WeightFormat {
+        if let Ok(w) = self.weight(tensor) {
+            return w.format;
+        }
+        match self.tensor_info(tensor) {
+            Some((dtype, _)) => WeightFormat::Float { dtype },
+            // Missing tensors fail later, when weights are bound, with the tensor's name.
+            None => WeightFormat::Float { dtype: DType::F16 },
+        }
     }
 }

@@ -10,6 +10,7 @@
 pub mod bundle;
 pub mod config;
 mod error;
+pub mod graph;
 pub mod names;
 pub mod quant;
 pub mod random;
