@@ -240,8 +240,8 @@ impl Config {
                 format!("{} must be > 0", self.norm_eps),
             ));
         }
-        if let Some(q) = &self.quantization {
-            self.validate_group_sizes(q, file)?;
+        if self.quantization.is_some() {
+            self.validate_group_sizes(file)?;
         }
         Ok(())
     }
@@ -276,31 +276,26 @@ impl Config {
         Ok(())
     }
 
-    /// Every quantized linear's input width must split into whole groups.
-    fn validate_group_sizes(&self, q: &Quantization, file: &Path) -> Result<(), ModelError> {
-        let widths = [
-            ("hidden_size", self.hidden_size),
-            (
-                "num_attention_heads * head_dim",
-                self.num_q_heads * self.head_dim,
-            ),
-            (
-                "expert intermediate (ffn_hidden_size / 2)",
-                self.expert_intermediate,
-            ),
-        ];
-        for spec in q.specs() {
-            for (what, width) in widths {
-                if width % spec.group_size as usize != 0 {
-                    return Err(ModelError::config(
-                        file,
-                        "quantization.group_size",
-                        format!(
-                            "{what} = {width} is not a multiple of group size {}",
-                            spec.group_size
-                        ),
-                    ));
+    /// Every quantized weight's input width must split into whole groups (and whole u32
+    /// words, which group sizes of 32+ imply).
+    fn validate_group_sizes(&self, file: &Path) -> Result<(), ModelError> {
+        for entry in crate::names::expected_entries(self, DType::F16) {
+            let group = match entry.format {
+                WeightFormat::Affine { group_size, .. } | WeightFormat::Mxfp4 { group_size } => {
+                    group_size as usize
                 }
+                WeightFormat::Float { .. } => continue,
+            };
+            let cols = entry.shape.last().copied().unwrap_or(0);
+            if cols % group != 0 {
+                return Err(ModelError::config(
+                    file,
+                    "quantization.group_size",
+                    format!(
+                        "`{}` has {cols} input columns, not a multiple of group size {group}",
+                        entry.name
+                    ),
+                ));
             }
         }
         Ok(())
@@ -446,13 +441,6 @@ impl Quantization {
             obj.insert(module.clone(), o.map_or(Value::Bool(false), spec));
         }
         Value::Object(obj)
-    }
-
-    /// Every spec in use (for validation).
-    fn specs(&self) -> impl Iterator<Item = QuantSpec> + '_ {
-        std::iter::once(self.default)
-            .chain(self.embed)
-            .chain(self.overrides.values().flatten().copied())
     }
 }
 
