@@ -48,16 +48,29 @@ pub fn e8m0(e: u8) -> f32 {
     }
 }
 
+/// Exact f16 -> f32 without branches (vectorizes, unlike a per-element library call):
+/// place exponent and mantissa in an f32 and rebias by multiplying with 2^112 (exact for
+/// normals and subnormals), then force the exponent to all-ones for inf/NaN.
+#[inline(always)]
+pub fn f16_to_f32(h: u16) -> f32 {
+    let h = h as u32;
+    let magnitude = f32::from_bits((h & 0x7fff) << 13) * f32::from_bits(0x7780_0000);
+    let special = if h & 0x7c00 == 0x7c00 { 0x7f80_0000 } else { 0 };
+    f32::from_bits(magnitude.to_bits() | special | ((h & 0x8000) << 16))
+}
+
+#[inline(always)]
+fn bf16_to_f32(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
+}
+
 /// Element `i` of a little-endian float array in `dtype` (f16, bf16 or f32).
 #[inline(always)]
 pub fn read_float(bytes: &[u8], dtype: DType, i: usize) -> f32 {
+    let half = || u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]);
     match dtype {
-        DType::F16 => {
-            half::f16::from_bits(u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]])).to_f32()
-        }
-        DType::BF16 => {
-            f32::from_bits((u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]) as u32) << 16)
-        }
+        DType::F16 => f16_to_f32(half()),
+        DType::BF16 => bf16_to_f32(half()),
         DType::F32 => f32::from_le_bytes([
             bytes[4 * i],
             bytes[4 * i + 1],
@@ -161,6 +174,17 @@ fn e2m1_8(bytes: &[u8]) -> [f32; 8] {
     v
 }
 
+/// The 16 values `s * q + b` of a 4-bit group: computed once per group (same operations,
+/// same bits), then looked up per code.
+#[inline(always)]
+fn affine4_table(s: f32, b: f32) -> [f32; 16] {
+    let mut t = [0.0f32; 16];
+    for (q, v) in t.iter_mut().enumerate() {
+        *v = s * q as f32 + b;
+    }
+    t
+}
+
 fn affine_row<const BITS: usize>(group: usize, sd: DType, row: Row, out: &mut [f32]) {
     let group_bytes = group * BITS / 8;
     let groups = row
@@ -179,6 +203,9 @@ fn affine_row<const BITS: usize>(group: usize, sd: DType, row: Row, out: &mut [f
 }
 
 fn affine_dot<const BITS: usize>(group: usize, sd: DType, row: Row, x: &[f32]) -> f32 {
+    if BITS == 4 {
+        return affine4_dot(group, sd, row, x);
+    }
     let group_bytes = group * BITS / 8;
     let mut acc = [0.0f32; 8];
     let groups = row
@@ -191,6 +218,24 @@ fn affine_dot<const BITS: usize>(group: usize, sd: DType, row: Row, x: &[f32]) -
             let q = codes8::<BITS>(chunk);
             for k in 0..8 {
                 acc[k] += (s * q[k] + b) * x[k];
+            }
+        }
+    }
+    sum8(acc)
+}
+
+fn affine4_dot(group: usize, sd: DType, row: Row, x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let groups = row
+        .packed
+        .chunks_exact(group / 2)
+        .zip(x.chunks_exact(group));
+    for (g, (bytes, x)) in groups.enumerate() {
+        let t = affine4_table(read_float(row.scales, sd, g), read_float(row.biases, sd, g));
+        for (chunk, x) in bytes.chunks_exact(4).zip(x.chunks_exact(8)) {
+            for m in 0..4 {
+                acc[2 * m] += t[(chunk[m] & 15) as usize] * x[2 * m];
+                acc[2 * m + 1] += t[(chunk[m] >> 4) as usize] * x[2 * m + 1];
             }
         }
     }
@@ -232,15 +277,31 @@ fn mxfp4_dot(group: usize, row: Row, x: &[f32]) -> f32 {
 }
 
 fn float_dot(dtype: DType, bytes: &[u8], x: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let full = x.len() / 8 * 8;
-    for (c, x8) in x[..full].chunks_exact(8).enumerate() {
-        for k in 0..8 {
-            acc[k] += read_float(bytes, dtype, c * 8 + k) * x8[k];
+    match dtype {
+        DType::F16 => half_dot(bytes, x, f16_to_f32),
+        DType::BF16 => half_dot(bytes, x, bf16_to_f32),
+        _ => {
+            let mut acc = [0.0f32; 8];
+            for (i, &xi) in x.iter().enumerate() {
+                acc[i % 8] += read_float(bytes, dtype, i) * xi;
+            }
+            sum8(acc)
         }
     }
-    for (i, &xi) in x.iter().enumerate().skip(full) {
-        acc[i % 8] += read_float(bytes, dtype, i) * xi;
+}
+
+/// 16-bit floats, 8 per step, with the same lane assignment as the tail (`i % 8`).
+#[inline(always)]
+fn half_dot(bytes: &[u8], x: &[f32], widen: fn(u16) -> f32) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let full = x.len() / 8 * 8;
+    for (b, x8) in bytes.chunks_exact(16).zip(x[..full].chunks_exact(8)) {
+        for k in 0..8 {
+            acc[k] += widen(u16::from_le_bytes([b[2 * k], b[2 * k + 1]])) * x8[k];
+        }
+    }
+    for i in full..x.len() {
+        acc[i % 8] += widen(u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]])) * x[i];
     }
     sum8(acc)
 }
@@ -277,6 +338,17 @@ mod tests {
         assert_eq!(e8m0(130), 8.0);
         assert_eq!(e8m0(0), 2f32.powi(-127));
         assert!(e8m0(255).is_nan());
+    }
+
+    #[test]
+    fn f16_conversion_matches_half_for_every_value() {
+        for h in 0..=u16::MAX {
+            let (ours, theirs) = (f16_to_f32(h), half::f16::from_bits(h).to_f32());
+            assert!(
+                ours.to_bits() == theirs.to_bits() || (ours.is_nan() && theirs.is_nan()),
+                "{h:#06x}"
+            );
+        }
     }
 
     #[test]

@@ -130,24 +130,64 @@ fn mxfp4_weights_match_source_within_quantization_error() {
     compare_with_source("bundle_mxfp4", 0.2);
 }
 
+/// Every `(bundle dir, golden file, captured token's sequence, decode step)` among the
+/// tiny fixtures present (preset A always; others when shipped).
+fn golden_cases() -> Vec<(std::path::PathBuf, std::path::PathBuf, usize, usize)> {
+    let mut cases = Vec::new();
+    let mut presets: Vec<_> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    presets.retain(|p| {
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("zaya-tiny-")
+    });
+    presets.sort();
+    for preset in presets {
+        for kind in ["affine", "mxfp4"] {
+            let golden = preset.join(format!("golden_{kind}"));
+            let Ok(text) = std::fs::read_to_string(golden.join("manifest.json")) else {
+                continue;
+            };
+            let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let capture = &manifest["capture"];
+            let (seq, step) = (
+                capture["seq"].as_u64().unwrap() as usize,
+                capture["decode_step"].as_u64().unwrap() as usize,
+            );
+            cases.push((
+                preset.join(format!("bundle_{kind}")),
+                golden.join("golden.safetensors"),
+                seq,
+                step,
+            ));
+        }
+    }
+    assert!(cases.len() >= 2);
+    cases
+}
+
 /// The goldens' `capture.embed` is the dequantized embedding row of the captured token:
 /// our dequantization must reproduce it bit for bit.
 #[test]
 fn embedding_row_matches_golden_bit_for_bit() {
-    for (bundle, golden) in [
-        ("bundle_affine", "golden_affine"),
-        ("bundle_mxfp4", "golden_mxfp4"),
-    ] {
-        let path = tiny(golden).join("golden.safetensors");
-        let token = golden_values(&path, "seq0.decode_ids")[3] as usize;
-        let want = golden_values(&path, "capture.embed");
-        let b = Bundle::open(&tiny(bundle)).unwrap();
-        let mut row = vec![0.0f32; 128];
+    for (bundle, golden, seq, step) in golden_cases() {
+        let token = golden_values(&golden, &format!("seq{seq}.decode_ids"))[step] as usize;
+        let want = golden_values(&golden, "capture.embed");
+        let b = Bundle::open(&bundle).unwrap();
+        let mut row = vec![0.0f32; b.config.hidden_size];
         b.weight("model.embed_tokens")
             .unwrap()
             .dequant_row(token, &mut row);
         for (i, (got, want)) in row.iter().zip(&want).enumerate() {
-            assert_eq!(*got as f64, *want, "{bundle} token {token} col {i}");
+            assert_eq!(
+                *got as f64,
+                *want,
+                "{} token {token} col {i}",
+                bundle.display()
+            );
         }
     }
 }
@@ -155,23 +195,21 @@ fn embedding_row_matches_golden_bit_for_bit() {
 /// The tied lm_head: logits = embed . final_norm_out, through `dot_row`.
 #[test]
 fn lm_head_dot_rows_reproduce_golden_logits() {
-    for (bundle, golden) in [
-        ("bundle_affine", "golden_affine"),
-        ("bundle_mxfp4", "golden_mxfp4"),
-    ] {
-        let path = tiny(golden).join("golden.safetensors");
-        let x: Vec<f32> = golden_values(&path, "capture.final_norm_out")
+    for (bundle, golden, _, _) in golden_cases() {
+        let x: Vec<f32> = golden_values(&golden, "capture.final_norm_out")
             .iter()
             .map(|v| *v as f32)
             .collect();
-        let logits = golden_values(&path, "capture.logits");
-        let b = Bundle::open(&tiny(bundle)).unwrap();
+        let logits = golden_values(&golden, "capture.logits");
+        let b = Bundle::open(&bundle).unwrap();
         let w = b.weight("model.embed_tokens").unwrap();
+        assert_eq!(w.rows(), logits.len());
         for (row, want) in logits.iter().enumerate() {
             let got = w.dot_row(row, &x) as f64;
             assert!(
                 (got - want).abs() < 2e-4,
-                "{bundle} row {row}: {got} vs {want}"
+                "{} row {row}: {got} vs {want}",
+                bundle.display()
             );
         }
     }
