@@ -1,2 +1,18 @@
-//! One module per subcommand.
+//! One module per subcommand, plus the arguments they share.
+pub mod eval;
 pub mod verify;
+
+/// Where a graph runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// The reference interpreter (`zaya-cpu`).
+    Cpu,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Cpu => "cpu",
+        })
+    }
+}

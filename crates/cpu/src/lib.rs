@@ -10,7 +10,7 @@ pub mod kernels;
 mod program;
 mod weights;
 
-pub use program::{CpuError, Input, Program, Session};
+pub use program::{CpuError, Input, LOGITS, Program, Session};
 pub use weights::{DenseWeight, WeightRows};
 
 mod bind;

@@ -3,6 +3,7 @@
 use crate::kernels;
 use crate::weights::WeightRows;
 use rayon::prelude::*;
+use std::sync::Arc;
 use thiserror::Error;
 use zaya_ir::{DType, Dim, Graph, GraphError, Op, ValueId};
 
@@ -44,7 +45,12 @@ pub enum CpuError {
     ContextFull { pos: usize, ctx: usize },
     #[error("a session needs a capacity of at least 1 token")]
     ZeroCapacity,
+    #[error("the graph has no f32 output named `{0}`")]
+    MissingOutput(String),
 }
+
+/// The output that `decode` returns.
+pub const LOGITS: &str = "logits";
 
 /// A graph input value for one step.
 #[derive(Clone, Copy, Debug)]
@@ -136,9 +142,9 @@ impl<'w> Program<'w> {
         &self.graph
     }
 
-    /// Starts a sequence with room for `capacity` tokens.
-    pub fn session(&self, capacity: usize) -> Result<Session<'_, 'w>, CpuError> {
-        Session::new(self, capacity)
+    /// Starts a sequence with room for `capacity` tokens. Sessions share the program.
+    pub fn session(self: &Arc<Self>, capacity: usize) -> Result<Session<'w>, CpuError> {
+        Session::new(Arc::clone(self), capacity)
     }
 }
 
@@ -184,8 +190,8 @@ fn constant_insts(g: &Graph) -> Vec<bool> {
 }
 
 /// One sequence: persistent state plus a preallocated buffer for every value.
-pub struct Session<'p, 'w> {
-    program: &'p Program<'w>,
+pub struct Session<'w> {
+    program: Arc<Program<'w>>,
     capacity: usize,
     pos: usize,
     states: Vec<Vec<f32>>,
@@ -193,8 +199,8 @@ pub struct Session<'p, 'w> {
     constants_ready: bool,
 }
 
-impl<'p, 'w> Session<'p, 'w> {
-    fn new(program: &'p Program<'w>, capacity: usize) -> Result<Self, CpuError> {
+impl<'w> Session<'w> {
+    fn new(program: Arc<Program<'w>>, capacity: usize) -> Result<Self, CpuError> {
         if capacity == 0 {
             return Err(CpuError::ZeroCapacity);
         }
@@ -214,7 +220,7 @@ impl<'p, 'w> Session<'p, 'w> {
                 vec![0f32; n]
             })
             .collect();
-        let bufs = g
+        let bufs: Vec<Buf> = g
             .values
             .iter()
             .enumerate()
@@ -258,7 +264,7 @@ impl<'p, 'w> Session<'p, 'w> {
 
     /// Runs one step with the given graph inputs and advances the position.
     pub fn step(&mut self, inputs: &[Input<'_>]) -> Result<(), CpuError> {
-        let program = self.program;
+        let program = Arc::clone(&self.program);
         let g = &program.graph;
         if self.pos >= self.capacity {
             return Err(CpuError::ContextFull {
@@ -294,9 +300,21 @@ impl<'p, 'w> Session<'p, 'w> {
         Ok(())
     }
 
-    /// Feeds one token through a graph whose only input is a `u32[1]` token id.
-    pub fn decode(&mut self, token: u32) -> Result<(), CpuError> {
-        self.step(&[Input::U32(&[token])])
+    /// Feeds one token through a graph whose only input is a `u32[1]` token id and returns
+    /// its `logits` output.
+    pub fn decode(&mut self, token: u32) -> Result<&[f32], CpuError> {
+        self.step(&[Input::U32(&[token])])?;
+        self.output_f32(LOGITS)
+            .ok_or_else(|| CpuError::MissingOutput(LOGITS.into()))
+    }
+
+    /// Feeds prompt tokens one at a time through the decode graph; returns the logits after
+    /// each token.
+    pub fn prefill(&mut self, tokens: &[u32]) -> Result<Vec<Vec<f32>>, CpuError> {
+        tokens
+            .iter()
+            .map(|&t| self.decode(t).map(<[f32]>::to_vec))
+            .collect()
     }
 
     /// The f32 contents of a value after the last step (`None` if it is packed or u32).
@@ -360,7 +378,7 @@ impl<'p, 'w> Session<'p, 'w> {
     }
 
     fn exec(&mut self, i: usize) -> Result<(), CpuError> {
-        let program = self.program;
+        let program = Arc::clone(&self.program);
         let g = &program.graph;
         let inst = &g.insts[i];
         let dims = &program.dims;
@@ -381,7 +399,7 @@ impl<'p, 'w> Session<'p, 'w> {
         dims: &[Vec<usize>],
         ins: &[ValueId],
     ) -> Result<(), CpuError> {
-        let program = self.program;
+        let program = &*self.program;
         let g = &program.graph;
         let inst = &g.insts[i];
         let out_id = inst.outputs[0];
