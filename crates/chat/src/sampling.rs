@@ -2,8 +2,8 @@
 //! top-p and min-p (in transformers' order), greedy when `temperature == 0`.
 //!
 //! Columns at or beyond the tokenizer's vocab size are padding rows of the embedding and are
-//! never sampled. Candidate selection uses partial selection (`select_nth_unstable`), so a
-//! 262k-column vocab is never fully sorted.
+//! never sampled. Top-k/top-p find their cut with a score histogram and sort only the tokens
+//! of the bin where the cut falls, so a 262k-column vocab is never fully sorted.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -102,7 +102,13 @@ pub struct Sampler {
     config: SamplerConfig,
     vocab_size: usize,
     rng: StdRng,
+    // Scratch buffers reused across calls (the vocab is large).
     scores: Vec<f32>,
+    weights: Vec<f32>,
+    bins: Vec<u16>,
+    bin_count: Vec<usize>,
+    bin_mass: Vec<f64>,
+    crossing: Vec<u32>,
     indices: Vec<u32>,
     seen: Vec<bool>,
 }
@@ -127,6 +133,11 @@ impl Sampler {
             vocab_size,
             rng,
             scores: Vec::new(),
+            weights: Vec::new(),
+            bins: Vec::new(),
+            bin_count: Vec::new(),
+            bin_mass: Vec::new(),
+            crossing: Vec::new(),
             indices: Vec::new(),
             seen: Vec::new(),
         })
@@ -178,102 +189,144 @@ impl Sampler {
         if self.config.is_greedy() {
             return Ok(best as u32);
         }
-        let inv_t = 1.0 / f64::from(self.config.temperature);
-        let max = f64::from(max);
-        // Unnormalized probability of a raw (penalized) score.
-        let weight = |s: f32| ((f64::from(s) - max) * inv_t).exp();
+        // Weights relative to the top token (which gets exactly 1).
+        let inv_t = 1.0 / self.config.temperature;
+        self.weights.clear();
+        self.weights
+            .extend(self.scores.iter().map(|&s| ((s - max) * inv_t).exp()));
 
         let top_k = match self.config.top_k {
             0 => n,
             k => k.min(n),
         };
         let top_p = f64::from(self.config.top_p);
-        // Candidate list, most likely first, or `None` for "the whole vocab".
-        let mut candidates: Option<usize> = None; // length of the prefix of self.indices
-        if top_k < n {
-            self.select_top(top_k);
-            candidates = Some(top_k);
-        }
-        if top_p < 1.0 {
-            match candidates {
-                Some(k) => {
-                    let total: f64 = self.indices[..k]
-                        .iter()
-                        .map(|&i| weight(self.scores[i as usize]))
-                        .sum();
-                    candidates = Some(self.nucleus_len(k, total * top_p, &weight));
-                }
-                None => {
-                    let total: f64 = self.scores.iter().map(|&s| weight(s)).sum();
-                    // Grow the partially selected head until it holds top_p of the mass.
-                    let mut m = 256.min(n);
-                    loop {
-                        self.select_top(m);
-                        let head: f64 = self.indices[..m]
-                            .iter()
-                            .map(|&i| weight(self.scores[i as usize]))
-                            .sum();
-                        if head >= total * top_p || m == n {
-                            candidates = Some(self.nucleus_len(m, total * top_p, &weight));
-                            break;
-                        }
-                        m = (m * 4).min(n);
-                    }
-                }
-            }
-        }
+        let candidates = if top_k < n || top_p < 1.0 {
+            Some(self.truncate(max, inv_t, top_k, top_p))
+        } else {
+            None
+        };
         // min_p keeps tokens with p >= min_p * p_max; the ratio is unaffected by truncation.
-        let min_p = f64::from(self.config.min_p);
-        let keep = |s: f32| min_p <= 0.0 || weight(s) >= min_p;
-
+        let min_p = self.config.min_p;
+        let weights = &self.weights;
+        let keep = |i: u32| {
+            let w = weights[i as usize];
+            w > 0.0 && (min_p <= 0.0 || w >= min_p)
+        };
         let u = self.rng.random::<f64>();
         let pick = match candidates {
-            Some(len) => {
-                let list = &self.indices[..len];
-                let total: f64 = list
-                    .iter()
-                    .map(|&i| self.scores[i as usize])
-                    .filter(|&s| keep(s))
-                    .map(weight)
-                    .sum();
-                let mut target = u * total;
-                let mut chosen = list[0];
-                for &i in list {
-                    let s = self.scores[i as usize];
-                    if s == f32::NEG_INFINITY || !keep(s) {
-                        continue;
-                    }
-                    chosen = i;
-                    target -= weight(s);
-                    if target < 0.0 {
-                        break;
-                    }
-                }
-                chosen
-            }
-            None => {
-                let total: f64 = self
-                    .scores
-                    .iter()
-                    .filter(|&&s| keep(s))
-                    .map(|&s| weight(s))
-                    .sum();
-                let mut target = u * total;
-                let mut chosen = best as u32;
-                for (i, &s) in self.scores.iter().enumerate() {
-                    if s == f32::NEG_INFINITY || !keep(s) {
-                        continue;
-                    }
-                    chosen = i as u32;
-                    target -= weight(s);
-                    if target < 0.0 {
-                        break;
-                    }
-                }
-                chosen
-            }
+            Some(len) => draw(self.indices[..len].iter().copied(), &keep, weights, u),
+            None => draw(0..n as u32, &keep, weights, u),
         };
-        Ok(pick)
+        Ok(pick.unwrap_or(best as u32))
+    }
+
+    /// Exact top-k then top-p truncation without sorting the vocab: tokens are bucketed by
+    /// score (fine bins over the top 40 nats, one tail bin), whole bins above the cut are taken
+    /// as they are and only the bin where the cut falls is sorted. Fills `indices` with the
+    /// candidates and returns their number.
+    fn truncate(&mut self, max: f32, inv_t: f32, top_k: usize, top_p: f64) -> usize {
+        const BINS: usize = 4096;
+        const RANGE_NATS: f32 = 40.0;
+        const NONE: u16 = u16::MAX;
+        let scale = BINS as f32 / RANGE_NATS;
+        self.bin_count.clear();
+        self.bin_count.resize(BINS + 1, 0);
+        self.bin_mass.clear();
+        self.bin_mass.resize(BINS + 1, 0.0);
+        self.bins.clear();
+        for (&s, &w) in self.scores.iter().zip(&self.weights) {
+            if s == f32::NEG_INFINITY {
+                self.bins.push(NONE);
+                continue;
+            }
+            // Saturating float-to-int cast: huge values (tiny temperatures) land in the tail.
+            let b = (((max - s) * inv_t * scale) as usize).min(BINS);
+            self.bins.push(b as u16);
+            self.bin_count[b] += 1;
+            self.bin_mass[b] += f64::from(w);
+        }
+        let valid: usize = self.bin_count.iter().sum();
+
+        // The candidate set is a prefix in rank order: every token of bins < cut_bin plus the
+        // first cut_take (by rank) of bin cut_bin.
+        let (mut cut_bin, mut cut_take) = (BINS, self.bin_count[BINS]);
+        if top_k < valid {
+            let mut cum = 0;
+            for b in 0..=BINS {
+                if cum + self.bin_count[b] >= top_k {
+                    cut_bin = b;
+                    cut_take = top_k - cum;
+                    break;
+                }
+                cum += self.bin_count[b];
+            }
+        }
+        let mut sorted_bin = None;
+        if cut_take < self.bin_count[cut_bin] {
+            self.sort_bin(cut_bin);
+            sorted_bin = Some(cut_bin);
+        }
+        if top_p < 1.0 {
+            let weight = |i: &u32| f64::from(self.weights[*i as usize]);
+            let cut_mass = match sorted_bin {
+                Some(_) => self.crossing[..cut_take].iter().map(weight).sum::<f64>(),
+                None => self.bin_mass[cut_bin],
+            };
+            let target = top_p * (self.bin_mass[..cut_bin].iter().sum::<f64>() + cut_mass);
+            let mut cum = 0.0;
+            for b in 0..=cut_bin {
+                if b < cut_bin && cum + self.bin_mass[b] < target {
+                    cum += self.bin_mass[b];
+                    continue;
+                }
+                // The nucleus ends inside bin b.
+                if sorted_bin != Some(b) {
+                    self.sort_bin(b);
+                    sorted_bin = Some(b);
+                }
+                let limit = if b == cut_bin {
+                    cut_take
+                } else {
+                    self.crossing.len()
+                };
+                let mut take = limit;
+                for (j, &i) in self.crossing[..limit].iter().enumerate() {
+                    cum += f64::from(self.weights[i as usize]);
+                    if cum >= target {
+                        take = j + 1;
+                        break;
+                    }
+                }
+                cut_bin = b;
+                cut_take = take;
+                break;
+            }
+        }
+        self.indices.clear();
+        // Bins taken whole (the tail marker NONE is above every bin).
+        let whole = sorted_bin != Some(cut_bin);
+        let below = if whole { cut_bin + 1 } else { cut_bin };
+        for (i, &b) in self.bins.iter().enumerate() {
+            if usize::from(b) < below {
+                self.indices.push(i as u32);
+            }
+        }
+        if !whole {
+            self.indices.extend_from_slice(&self.crossing[..cut_take]);
+        }
+        self.indices.len()
+    }
+
+    /// Collects the members of bin `b` into `crossing`, sorted by rank.
+    fn sort_bin(&mut self, b: usize) {
+        self.crossing.clear();
+        for (i, &bin) in self.bins.iter().enumerate() {
+            if usize::from(bin) == b {
+                self.crossing.push(i as u32);
+            }
+        }
+        let scores = &self.scores;
+        self.crossing.sort_unstable_by(|a, b| rank(scores, *a, *b));
     }
 
     /// Copies the samplable logits into `scores`, NaN → -inf, with the repetition penalty.
@@ -299,37 +352,38 @@ impl Sampler {
             }
         }
     }
+}
 
-    /// Puts the `m` highest-scoring ids, sorted descending (ties: lower id first), at the front
-    /// of `indices`.
-    fn select_top(&mut self, m: usize) {
-        let scores = &self.scores;
-        let n = scores.len();
-        self.indices.clear();
-        self.indices.extend(0..n as u32);
-        let cmp = |a: &u32, b: &u32| {
-            scores[*b as usize]
-                .total_cmp(&scores[*a as usize])
-                .then(a.cmp(b))
-        };
-        if m < n {
-            self.indices.select_nth_unstable_by(m, cmp);
+/// Draws from `candidates` with probability proportional to their weight (those `keep`
+/// accepts). `None` only when nothing has weight.
+fn draw(
+    candidates: impl Iterator<Item = u32> + Clone,
+    keep: &impl Fn(u32) -> bool,
+    weights: &[f32],
+    u: f64,
+) -> Option<u32> {
+    let total: f64 = candidates
+        .clone()
+        .filter(|&i| keep(i))
+        .map(|i| f64::from(weights[i as usize]))
+        .sum();
+    let mut target = u * total;
+    let mut chosen = None;
+    for i in candidates.filter(|&i| keep(i)) {
+        chosen = Some(i);
+        target -= f64::from(weights[i as usize]);
+        if target < 0.0 {
+            break;
         }
-        self.indices[..m].sort_unstable_by(cmp);
     }
+    chosen
+}
 
-    /// Length of the shortest prefix of the sorted head whose weight reaches `target`
-    /// (at least one token, as transformers keeps).
-    fn nucleus_len(&self, len: usize, target: f64, weight: &impl Fn(f32) -> f64) -> usize {
-        let mut acc = 0.0;
-        for (j, &i) in self.indices[..len].iter().enumerate() {
-            acc += weight(self.scores[i as usize]);
-            if acc >= target {
-                return j + 1;
-            }
-        }
-        len
-    }
+/// Descending score, then ascending id, so selection is deterministic.
+fn rank(scores: &[f32], a: u32, b: u32) -> std::cmp::Ordering {
+    scores[b as usize]
+        .total_cmp(&scores[a as usize])
+        .then(a.cmp(&b))
 }
 
 #[cfg(test)]
