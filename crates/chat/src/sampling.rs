@@ -274,8 +274,9 @@ impl Sampler {
             };
             let target = top_p * (self.bin_mass[..cut_bin].iter().sum::<f64>() + cut_mass);
             let mut cum = 0.0;
-            for b in 0..=cut_bin {
-                if b < cut_bin && cum + self.bin_mass[b] < target {
+            let last_bin = cut_bin;
+            for b in 0..=last_bin {
+                if b < last_bin && cum + self.bin_mass[b] < target {
                     cum += self.bin_mass[b];
                     continue;
                 }
@@ -284,7 +285,7 @@ impl Sampler {
                     self.sort_bin(b);
                     sorted_bin = Some(b);
                 }
-                let limit = if b == cut_bin {
+                let limit = if b == last_bin {
                     cut_take
                 } else {
                     self.crossing.len()

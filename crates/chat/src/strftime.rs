@@ -106,10 +106,9 @@ impl DateTime {
                     format!("{v:0width$}")
                 }
             };
-            let hour12 = if self.hour % 12 == 0 {
-                12
-            } else {
-                self.hour % 12
+            let hour12 = match self.hour % 12 {
+                0 => 12,
+                h => h,
             };
             let month_name = MONTHS[(self.month - 1) as usize];
             let day_name = DAYS[self.weekday as usize];
