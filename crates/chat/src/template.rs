@@ -108,14 +108,12 @@ impl ChatTemplate {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| TEMPLATE_FILE.to_string());
-        let mut template = Self::from_named_sources(
+        Self::from_named_sources(
             &path.display().to_string(),
             &[(name.clone(), source)],
             &name,
             None,
-        )?;
-        template.origin = path.display().to_string();
-        Ok(template)
+        )
     }
 
     /// Loads the `chat_template` entry of a tokenizer_config.json: a string, or a list of
