@@ -157,8 +157,18 @@ impl fmt::Display for Graph {
         let num = self.canonical_numbering();
         writeln!(f, "graph {} {{", self.name)?;
         self.write_header(f, &num)?;
-        for i in 0..self.insts.len() {
-            self.write_inst(f, i, &num)?;
+        for k in self.kernel_ranges() {
+            match k.group {
+                None => self.write_inst(f, k.start, &num)?,
+                Some(g) => {
+                    writeln!(f, "  kernel {g} {} {{", self.groups[g.index()].label)?;
+                    for i in k.start..k.end {
+                        f.write_str("  ")?;
+                        self.write_inst(f, i, &num)?;
+                    }
+                    f.write_str("  }\n")?;
+                }
+            }
         }
         for (name, v) in &self.outputs {
             let n = num

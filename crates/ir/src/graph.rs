@@ -3,7 +3,7 @@
 //! happen in the order written. `deps` derives the petgraph dependency view from it.
 
 use crate::op::{Op, TypeEnv, infer};
-use crate::{DType, InstId, StateId, SymId, TensorType, ValueId, WeightFormat, WeightId};
+use crate::{DType, GroupId, InstId, StateId, SymId, TensorType, ValueId, WeightFormat, WeightId};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use thiserror::Error;
@@ -71,6 +71,20 @@ pub struct Inst {
     pub op: Op,
     pub inputs: SmallVec<[ValueId; 4]>,
     pub outputs: SmallVec<[ValueId; 1]>,
+    /// The fused kernel this instruction belongs to; `None` = a kernel of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupId>,
+    /// The builder's scope (`l0.cca`, `l1.router`, ...): where the instruction came from.
+    /// Not semantic; passes use scopes as fusion hints ("fuse every `*.cca` scope").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<u32>,
+}
+
+/// A fused kernel: the instructions carrying its id, contiguous in program order. The label
+/// names the kernel template a backend lowers it with (`matvec`, `cca`, `router`, ...).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub label: String,
 }
 
 /// A static dataflow graph of one decode step.
@@ -86,6 +100,15 @@ pub struct Graph {
     pub insts: Vec<Inst>,
     /// Named results of a step (`logits`, router choices, ...).
     pub outputs: Vec<(String, ValueId)>,
+    /// Fused kernels, referenced by `Inst::group`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
+    /// Scope names, referenced by `Inst::scope`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// The scope new instructions get (builder state).
+    #[serde(skip)]
+    pub current_scope: Option<u32>,
 }
 
 /// Errors from building or validating a graph. They name the instruction and op.
@@ -220,6 +243,8 @@ impl Graph {
             op,
             inputs: inputs.into(),
             outputs: outputs.clone(),
+            group: None,
+            scope: self.current_scope,
         });
         Ok(outputs)
     }
@@ -265,5 +290,65 @@ impl Graph {
     /// Total bytes of all weights as stored.
     pub fn weight_bytes(&self) -> u64 {
         self.weights.iter().map(Weight::stored_bytes).sum()
+    }
+}
+
+/// A kernel of a (possibly fused) graph: a contiguous range of instructions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelRange {
+    pub group: Option<GroupId>,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Graph {
+    /// The kernels in program order: each group's instructions, or a lone instruction.
+    pub fn kernel_ranges(&self) -> Vec<KernelRange> {
+        let mut out: Vec<KernelRange> = Vec::new();
+        for (i, inst) in self.insts.iter().enumerate() {
+            match (out.last_mut(), inst.group) {
+                (Some(last), Some(g)) if last.group == Some(g) && last.end == i => last.end = i + 1,
+                _ => out.push(KernelRange {
+                    group: inst.group,
+                    start: i,
+                    end: i + 1,
+                }),
+            }
+        }
+        out
+    }
+
+    /// Sets the scope of instructions pushed from now on (`None` = no scope).
+    pub fn set_scope(&mut self, name: Option<&str>) {
+        self.current_scope = name.map(|n| match self.scopes.iter().position(|s| s == n) {
+            Some(i) => i as u32,
+            None => {
+                self.scopes.push(n.to_string());
+                (self.scopes.len() - 1) as u32
+            }
+        });
+    }
+
+    /// The scope name of an instruction.
+    pub fn scope_of(&self, inst: usize) -> Option<&str> {
+        self.insts[inst]
+            .scope
+            .map(|s| self.scopes[s as usize].as_str())
+    }
+
+    /// Adds a group with `label` and returns its id.
+    pub fn add_group(&mut self, label: impl Into<String>) -> GroupId {
+        self.groups.push(Group {
+            label: label.into(),
+        });
+        GroupId::from_index(self.groups.len() - 1)
+    }
+
+    /// The label of the kernel an instruction runs in: its group's, else its op's mnemonic.
+    pub fn kernel_label(&self, inst: usize) -> &str {
+        match self.insts[inst].group {
+            Some(g) => &self.groups[g.index()].label,
+            None => self.insts[inst].op.mnemonic(),
+        }
     }
 }

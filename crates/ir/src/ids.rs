@@ -48,3 +48,7 @@ entity!(
     /// A symbol bound at run time (`ctx`, `pos`).
     SymId, "s"
 );
+entity!(
+    /// A kernel group (`k3`): instructions the optimizer fused into one kernel.
+    GroupId, "k"
+);

@@ -19,7 +19,9 @@ pub mod transform;
 pub mod validate;
 
 pub use dtype::{DType, WeightFormat};
-pub use graph::{Graph, GraphError, Inst, State, Symbol, Value, ValueDef, Weight};
-pub use ids::{InstId, StateId, SymId, ValueId, WeightId};
+pub use graph::{
+    Graph, GraphError, Group, Inst, KernelRange, State, Symbol, Value, ValueDef, Weight,
+};
+pub use ids::{GroupId, InstId, StateId, SymId, ValueId, WeightId};
 pub use op::{BinaryOp, Effect, Op, ReduceOp, UnaryOp};
 pub use shape::{Dim, Dims, TensorType};

@@ -95,6 +95,23 @@ impl Graph {
                 defined[o.index()] = true;
             }
         }
+        let mut seen_groups = HashSet::new();
+        for k in self.kernel_ranges() {
+            if let Some(g) = k.group {
+                if g.index() >= self.groups.len() {
+                    return structure(format!(
+                        "instruction {} is in group {g}, which does not exist",
+                        k.start
+                    ));
+                }
+                if !seen_groups.insert(g) {
+                    return structure(format!(
+                        "group {g} ({}) is not contiguous in program order",
+                        self.groups[g.index()].label
+                    ));
+                }
+            }
+        }
         let mut names = HashSet::new();
         for (name, v) in &self.outputs {
             if !names.insert(name) {

@@ -37,8 +37,9 @@ impl WeightFormats for Config {
     }
 }
 
-/// Names of the graph's outputs.
+/// Names of the graph's outputs: the logits, and their argmax (the greedy next token).
 pub const LOGITS: &str = "logits";
+pub const NEXT_TOKEN: &str = "next_token";
 
 /// Output name of the raw top-1 router choice (E = skip) of the `k`-th MoE layer.
 pub fn router_output(k: usize) -> String {
@@ -58,7 +59,8 @@ pub fn build_decode_graph_with(
 ) -> Result<Graph, GraphError> {
     let mut b = Builder::new(config, formats, opts);
     b.build()?;
-    let g = b.g;
+    let mut g = b.g;
+    g.current_scope = None;
     g.validate()?;
     Ok(g)
 }
@@ -171,7 +173,6 @@ impl<'a> Builder<'a> {
         let token = self
             .g
             .add_input(TensorType::new(DType::U32, [1u64]), "token");
-        let pos = self.g.push1(Op::Symbol { sym: self.pos }, &[])?;
         let embed = self.weight(
             &format!("{}.weight", names::EMBED),
             &[c.vocab_size, h],
@@ -189,7 +190,7 @@ impl<'a> Builder<'a> {
             let x = self.rms_norm(r, &format!("{prefix}.input_norm.weight"), h, c.norm_eps)?;
             let x = self.name(x, format!("l{n}.input"));
             hidden = if n % 2 == 0 {
-                self.attention(n, &prefix, x, pos)?
+                self.attention(n, &prefix, x)?
             } else {
                 let out = self.moe(n, &prefix, x, &mut router_carry, moe_index)?;
                 moe_index += 1;
@@ -200,10 +201,15 @@ impl<'a> Builder<'a> {
         let r = self.name(r, "final.residual".into());
         let x = self.rms_norm(r, "model.final_norm.weight", h, c.norm_eps)?;
         let x = self.name(x, "final_norm_out".into());
-        // Tied lm_head: logits = dequant(embed) . x.
+        // Tied lm_head: logits = dequant(embed) . x; greedy decoding reads the argmax.
+        self.g.set_scope(Some("head"));
         let logits = self.linear(names::EMBED, c.vocab_size, h, x)?;
         let logits = self.name(logits, LOGITS.into());
         self.g.add_output(LOGITS, logits);
+        let next = self.g.push1(Op::Argmax, &[logits])?;
+        let next = self.name(next, NEXT_TOKEN.into());
+        self.g.add_output(NEXT_TOKEN, next);
+        self.g.set_scope(None);
         Ok(())
     }
 
@@ -222,7 +228,7 @@ impl<'a> Builder<'a> {
         self.bin(BinaryOp::Add, r, h)
     }
 
-    fn attention(&mut self, n: usize, prefix: &str, x: ValueId, pos: ValueId) -> R {
+    fn attention(&mut self, n: usize, prefix: &str, x: ValueId) -> R {
         let c = self.cfg;
         let (h, nq, nkv, hd) = (c.hidden_size, c.num_q_heads, c.num_kv_heads, c.head_dim);
         let (group, ch, vh) = (c.q_per_kv(), c.conv_channels(), c.value_half());
@@ -244,10 +250,15 @@ impl<'a> Builder<'a> {
             .g
             .add_state(format!("l{n}.value_state"), TensorType::f32([vh as u64]));
 
+        // The four projections of x: q, k, and the current and delayed value halves.
         let q0 = self.linear(&format!("{qkv}.linear_q"), nq * hd, h, x)?;
         let k0 = self.linear(&format!("{qkv}.linear_k"), nkv * hd, h, x)?;
+        let v_now = self.linear(&format!("{qkv}.val_proj1"), vh, h, x)?;
+        let v_next = self.linear(&format!("{qkv}.val_proj2"), vh, h, x)?;
 
-        // CCA convolutions over time on P = [q0 | k0].
+        // Everything between the projections and o_proj is the CCA block.
+        self.g.set_scope(Some(&format!("l{n}.cca")));
+        let pos = self.g.push1(Op::Symbol { sym: self.pos }, &[])?;
         let p = self.concat(0, &[q0, k0])?;
         let conv = self.cca_conv(n, &qkv, p, conv_state)?;
         let conv_q = self.slice(conv, 0, 0, nq * hd)?;
@@ -294,13 +305,11 @@ impl<'a> Builder<'a> {
         let k = self.name(k, format!("l{n}.k_rope"));
 
         // Value: current half from x_t, delayed half from x_{t-1} (kept projected as state).
-        let v_now = self.linear(&format!("{qkv}.val_proj1"), vh, h, x)?;
         let v_prev = self.g.push1(Op::StateRead { state: value_state }, &[])?;
         let v_prev = self.name(v_prev, format!("l{n}.value_state_before"));
         let v = self.concat(0, &[v_now, v_prev])?;
         let v = self.reshape(v, &[nkv, hd])?;
         let v = self.name(v, format!("l{n}.v"));
-        let v_next = self.linear(&format!("{qkv}.val_proj2"), vh, h, x)?;
         self.g
             .push(Op::StateWrite { state: value_state }, &[v_next], None)?;
 
@@ -318,6 +327,7 @@ impl<'a> Builder<'a> {
             &[q, pos],
         )?;
         let attn = self.reshape(attn, &[nq * hd])?;
+        self.g.set_scope(None);
         let out = self.linear(&format!("{prefix}.self_attn.o_proj"), h, nq * hd, attn)?;
         Ok(self.name(out, format!("l{n}.attn_out")))
     }
@@ -390,6 +400,7 @@ impl<'a> Builder<'a> {
             c.expert_intermediate,
         );
         let router = format!("{prefix}.zaya_block.router");
+        self.g.set_scope(Some(&format!("l{n}.router")));
         let rh = self.linear(&format!("{router}.down_proj"), d, h, x)?;
         let b = self.vector(&format!("{router}.down_proj.bias"), d)?;
         let mut rh = self.bin(BinaryOp::Add, rh, b)?;
@@ -428,6 +439,11 @@ impl<'a> Builder<'a> {
         let expert_f = self.bin(BinaryOp::Min, choice_f, last_expert)?;
         let expert = self.g.push1(Op::Cast { to: DType::U32 }, &[expert_f])?;
         let gate_prob = self.g.push1(Op::Gather { axis: 0 }, &[probs, choice])?;
+        let skip_prob = match self.opts.skip {
+            SkipMode::Zero => None,
+            SkipMode::Passthrough => Some(self.slice(probs, 0, e, 1)?),
+        };
+        self.g.set_scope(None);
 
         // SwiGLU expert: p[c] * down_c(silu(gate_c x) * up_c x).
         let experts = format!("{prefix}.zaya_block.experts.switch_mlp");
@@ -453,12 +469,9 @@ impl<'a> Builder<'a> {
         let y = self.g.push1(Op::MatVec, &[dw, mid])?;
         let y = self.bin(BinaryOp::Mul, y, gate_prob)?;
 
-        let skipped = match self.opts.skip {
-            SkipMode::Zero => self.scalar(0.0)?,
-            SkipMode::Passthrough => {
-                let p_skip = self.slice(probs, 0, e, 1)?;
-                self.bin(BinaryOp::Mul, x, p_skip)?
-            }
+        let skipped = match skip_prob {
+            None => self.scalar(0.0)?,
+            Some(p_skip) => self.bin(BinaryOp::Mul, x, p_skip)?,
         };
         let out = self.g.push1(Op::Select, &[is_skip, skipped, y])?;
         Ok(self.name(out, format!("l{n}.moe_out")))
