@@ -24,6 +24,9 @@ pub struct EvalArgs {
     /// Execution backend.
     #[arg(long, value_enum, default_value_t = super::Backend::Cpu)]
     pub backend: super::Backend,
+    /// Fusion strategy (`none`, `dequant`, `dequant+epilogue`, `cca`, `all`, or a `+`-composition).
+    #[arg(long, default_value = "none")]
+    pub strategy: String,
     /// What the MoE does for tokens routed to the skip expert.
     #[arg(long, default_value_t = SkipMode::Zero)]
     pub mod_skip: SkipMode,
@@ -108,10 +111,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     safetensors::serialize_to_file(views, None, &args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!(
-        "eval: {} prompt + {} decode tokens on {} ({} skip) -> {}",
+        "eval: {} prompt + {} decode tokens on {} with strategy {} ({} skip) -> {}",
         p,
         args.decode_ids.len(),
         args.backend,
+        args.strategy,
         args.mod_skip,
         args.out.display()
     );

@@ -303,3 +303,39 @@ impl Graph {
         deps
     }
 }
+
+impl Graph {
+    /// Copies instructions `start..end` right after `end - 1` with fresh values (a grouped
+    /// range becomes a new group with the same label); inputs produced inside the range are
+    /// rewired to the copies. Returns old -> new value pairs for the range's outputs.
+    pub fn duplicate_range(&mut self, start: usize, end: usize) -> Vec<(ValueId, ValueId)> {
+        let mut map: Vec<(ValueId, ValueId)> = Vec::new();
+        let mut copies = Vec::with_capacity(end - start);
+        let group = self.insts[start].group.map(|g| {
+            let label = self.groups[g.index()].label.clone();
+            self.add_group(label)
+        });
+        for i in start..end {
+            let mut copy = self.insts[i].clone();
+            copy.group = group;
+            for v in copy.inputs.iter_mut() {
+                if let Some((_, new)) = map.iter().find(|(old, _)| old == v) {
+                    *v = *new;
+                }
+            }
+            for o in copy.outputs.iter_mut() {
+                let v = self.values[o.index()].clone();
+                self.values.push(v);
+                let new = ValueId::from_index(self.values.len() - 1);
+                map.push((*o, new));
+                *o = new;
+            }
+            copies.push(copy);
+        }
+        let tail = self.insts.split_off(end);
+        self.insts.extend(copies);
+        self.insts.extend(tail);
+        self.refresh_defs();
+        map
+    }
+}

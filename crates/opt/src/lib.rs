@@ -1,1 +1,16 @@
-//! Optimizer passes, strategies and plans (see ARCHITECTURE.md).
+//! The optimizer: fusion passes over the IR, named strategies, and the execution plan.
+//!
+//! - [`pass`]: the `Pass` trait (a name, a pure `Graph -> Graph`, a log) and the pipeline
+//!   that validates after every pass.
+//! - [`passes`]: dequant folding, sibling matvecs, epilogues, norm prologues, scope fusion
+//!   (CCA block, router, head), dead-code elimination.
+//! - [`strategy`]: `none`, `dequant`, `dequant+epilogue`, `cca`, `all`, or any composition.
+//! - [`plan`]: kernels with buffers, launch shapes, bytes and FLOPs; the memory plan.
+pub mod pass;
+pub mod passes;
+pub mod plan;
+pub mod strategy;
+
+pub use pass::{OptError, Pass, PassLog, run_passes};
+pub use plan::{Plan, PlanOptions};
+pub use strategy::{STRATEGIES, Strategy};

@@ -1,0 +1,534 @@
+//! The execution plan: what a backend runs for one decode step. Kernels in order, each with
+//! the values it reads and writes (and where they live), the weights and states it touches,
+//! a launch shape, and modeled bytes and FLOPs; plus per-token totals and the memory plan.
+//! It is plain data (serde), so tools and tests can read it without the engine.
+
+use crate::passes::{kernel_inputs, kernel_outputs};
+use serde::{Deserialize, Serialize};
+use zaya_ir::{DType, Graph, KernelRange, Op, ValueId};
+
+/// Choices that change the modeled numbers, not the kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanOptions {
+    /// Tokens already in the KV cache when the modeled step runs (attention reads this many).
+    pub context_tokens: u64,
+    /// Session capacity the state arena is sized for.
+    pub capacity: u64,
+    /// Alignment of activation offsets (wgpu's `min_storage_buffer_offset_alignment`).
+    pub align: u64,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            context_tokens: 1024,
+            capacity: 4096,
+            align: 256,
+        }
+    }
+}
+
+/// Where a value lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arena {
+    /// Graph inputs (the token id): written by the host each step.
+    Input,
+    /// Reused activation memory.
+    Activation,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Binding {
+    /// Canonical value number (as in the text form).
+    pub value: u32,
+    pub name: Option<String>,
+    pub dtype: DType,
+    pub dims: Vec<u64>,
+    pub arena: Arena,
+    pub offset: u64,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WeightUse {
+    pub weight: u32,
+    pub source: String,
+    /// Only one slice of the leading axis is read (an embedding row, one expert).
+    pub sliced: bool,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Launch {
+    pub workgroups: [u32; 3],
+    pub workgroup_size: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Kernel {
+    pub index: u32,
+    /// The template a backend lowers it with (`matvec`, `cca`, `router`, `head`, or the
+    /// primitive op's name).
+    pub label: String,
+    /// Instructions `[start, end)` of the optimized graph.
+    pub insts: [u32; 2],
+    pub inputs: Vec<Binding>,
+    pub outputs: Vec<Binding>,
+    pub weights: Vec<WeightUse>,
+    pub states_read: Vec<String>,
+    pub states_written: Vec<String>,
+    /// GPU launches this kernel needs (0 for views; 2 for a two-phase argmax).
+    pub dispatches: u32,
+    pub launch: Option<Launch>,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub flops: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub kernels: u32,
+    pub dispatches: u32,
+    pub weight_bytes_read: u64,
+    pub state_bytes_read: u64,
+    pub state_bytes_written: u64,
+    pub activation_bytes_read: u64,
+    pub activation_bytes_written: u64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    /// Weights touched once (one expert per MoE layer) plus the KV cache read.
+    pub lower_bound_bytes: u64,
+    /// `bytes_read / lower_bound_bytes`.
+    pub ratio: f64,
+    pub flops: u64,
+    pub peak_activation_bytes: u64,
+    pub weight_arena_bytes: u64,
+    pub state_arena_bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub graph: String,
+    pub strategy: String,
+    pub options: PlanOptions,
+    pub kernels: Vec<Kernel>,
+    pub totals: Totals,
+}
+
+impl Plan {
+    /// Lowers an (optimized) graph to a plan. The graph must be valid.
+    pub fn build(graph: &Graph, strategy: &str, options: PlanOptions) -> Plan {
+        let ranges = graph.kernel_ranges();
+        let users = graph.users();
+        let num = graph.canonical_numbering();
+        let slots = allocate(graph, &ranges, &users, options.align);
+        let binding = |v: ValueId| -> Binding {
+            let ty = graph.ty(v);
+            let (arena, offset) = slots.get(v);
+            Binding {
+                value: num.get(&v).copied().unwrap_or(u32::MAX),
+                name: graph.values[v.index()].name.clone(),
+                dtype: ty.dtype,
+                dims: ty.dims.iter().map(|d| d.as_const().unwrap_or(0)).collect(),
+                arena,
+                offset,
+                bytes: value_bytes(graph, v),
+            }
+        };
+        let mut kernels = Vec::with_capacity(ranges.len());
+        for (index, k) in ranges.iter().enumerate() {
+            let inputs: Vec<Binding> = kernel_inputs(graph, k).into_iter().map(binding).collect();
+            let outputs: Vec<Binding> = kernel_outputs(graph, k, &users)
+                .into_iter()
+                .map(binding)
+                .collect();
+            let weights = weight_uses(graph, k);
+            let (states_read, states_written, state_read_bytes, state_write_bytes) =
+                state_traffic(graph, k, &options);
+            let view = is_view(graph, k);
+            let activation_in: u64 = if view {
+                0
+            } else {
+                inputs.iter().map(|b| b.bytes).sum()
+            };
+            let activation_out: u64 = if view {
+                0
+            } else {
+                outputs.iter().map(|b| b.bytes).sum()
+            };
+            let weight_bytes: u64 = weights.iter().map(|w| w.bytes).sum();
+            let dispatches = dispatches(graph, k);
+            kernels.push(Kernel {
+                index: index as u32,
+                label: graph.kernel_label(k.start).to_string(),
+                insts: [k.start as u32, k.end as u32],
+                inputs,
+                outputs,
+                weights,
+                states_read,
+                states_written,
+                dispatches,
+                launch: (dispatches > 0).then(|| launch(graph, k)),
+                bytes_read: activation_in + weight_bytes + state_read_bytes,
+                bytes_written: activation_out + state_write_bytes,
+                flops: (k.start..k.end).map(|i| flops(graph, i, &options)).sum(),
+            });
+        }
+        let totals = totals(graph, &kernels, &slots, &options);
+        Plan {
+            graph: graph.name.clone(),
+            strategy: strategy.to_string(),
+            options,
+            kernels,
+            totals,
+        }
+    }
+
+    /// The canonical text of the plan: one line per kernel, then the totals.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "plan {} strategy={} context={}",
+            self.graph, self.strategy, self.options.context_tokens
+        );
+        for k in &self.kernels {
+            let ins: Vec<String> = k.inputs.iter().map(|b| format!("%{}", b.value)).collect();
+            let outs: Vec<String> = k
+                .outputs
+                .iter()
+                .map(|b| format!("%{}@{}", b.value, b.offset))
+                .collect();
+            let ws: Vec<String> = k
+                .weights
+                .iter()
+                .map(|w| format!("@{}{}", w.weight, if w.sliced { "[i]" } else { "" }))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  k{:<4} {:<12} x{} insts {}..{} in [{}] w [{}] out [{}] read {} write {} flops {}",
+                k.index,
+                k.label,
+                k.dispatches,
+                k.insts[0],
+                k.insts[1],
+                ins.join(" "),
+                ws.join(" "),
+                outs.join(" "),
+                k.bytes_read,
+                k.bytes_written,
+                k.flops
+            );
+        }
+        let t = &self.totals;
+        let _ = writeln!(
+            s,
+            "totals kernels={} dispatches={} read={} written={} weights={} lower_bound={} ratio={:.4} peak_activations={} flops={}",
+            t.kernels,
+            t.dispatches,
+            t.bytes_read,
+            t.bytes_written,
+            t.weight_bytes_read,
+            t.lower_bound_bytes,
+            t.ratio,
+            t.peak_activation_bytes,
+            t.flops
+        );
+        s
+    }
+}
+
+fn value_bytes(g: &Graph, v: ValueId) -> u64 {
+    g.ty(v).bytes_with(|_| 0)
+}
+
+/// Kernels that only reinterpret memory (reshape) or supply parameters (consts, symbols).
+fn is_view(g: &Graph, k: &KernelRange) -> bool {
+    (k.start..k.end).all(|i| {
+        matches!(
+            g.insts[i].op,
+            Op::Reshape { .. } | Op::Const { .. } | Op::Symbol { .. }
+        )
+    })
+}
+
+fn dispatches(g: &Graph, k: &KernelRange) -> u32 {
+    if is_view(g, k) {
+        return 0;
+    }
+    // A global argmax over many rows needs a second, single-workgroup pass.
+    let two_phase = (k.start..k.end).any(|i| {
+        matches!(g.insts[i].op, Op::Argmax)
+            && g.ty(g.insts[i].inputs[0]).numel().unwrap_or(0) > 4096
+    });
+    1 + u32::from(two_phase)
+}
+
+fn weight_uses(g: &Graph, k: &KernelRange) -> Vec<WeightUse> {
+    let mut uses: Vec<WeightUse> = Vec::new();
+    for i in k.start..k.end {
+        let Op::Dequant { weight } = g.insts[i].op else {
+            continue;
+        };
+        let w = &g.weights[weight.index()];
+        let sliced = !g.insts[i].inputs.is_empty();
+        let bytes = if sliced {
+            w.stored_bytes() / w.dims[0].max(1)
+        } else {
+            w.stored_bytes()
+        };
+        if !uses
+            .iter()
+            .any(|u| u.weight == weight.0 && u.sliced == sliced)
+        {
+            uses.push(WeightUse {
+                weight: weight.0,
+                source: w.source.clone(),
+                sliced,
+                bytes,
+            });
+        }
+    }
+    uses
+}
+
+fn state_traffic(
+    g: &Graph,
+    k: &KernelRange,
+    o: &PlanOptions,
+) -> (Vec<String>, Vec<String>, u64, u64) {
+    let (mut read, mut written, mut rb, mut wb) = (Vec::new(), Vec::new(), 0, 0);
+    let bytes = |s: zaya_ir::StateId| g.states[s.index()].ty.bytes_with(|_| o.capacity);
+    for i in k.start..k.end {
+        let inst = &g.insts[i];
+        match inst.op {
+            Op::StateRead { state } => {
+                rb += bytes(state);
+                read.push(g.states[state.index()].name.clone());
+            }
+            Op::StateWrite { state } => {
+                wb += bytes(state);
+                written.push(g.states[state.index()].name.clone());
+            }
+            Op::CacheAppend { state } => {
+                wb += value_bytes(g, inst.inputs[0]);
+                written.push(g.states[state.index()].name.clone());
+            }
+            Op::Attention {
+                k_cache, v_cache, ..
+            } => {
+                for s in [k_cache, v_cache] {
+                    let per_token = g.states[s.index()].ty.bytes_with(|_| 1);
+                    rb += per_token * (o.context_tokens + 1);
+                    read.push(g.states[s.index()].name.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    (read, written, rb, wb)
+}
+
+fn numel(g: &Graph, v: ValueId) -> u64 {
+    g.ty(v).numel().unwrap_or(0)
+}
+
+fn flops(g: &Graph, i: usize, o: &PlanOptions) -> u64 {
+    let inst = &g.insts[i];
+    let out = inst.outputs.first().map_or(0, |&v| numel(g, v));
+    match &inst.op {
+        Op::MatVec => 2 * numel(g, inst.inputs[0]),
+        Op::Unary { .. } | Op::Binary { .. } | Op::Select | Op::Softmax | Op::Rope { .. } => {
+            out * 4
+        }
+        Op::RmsNorm { .. } | Op::Reduce { .. } | Op::Argmax => numel(g, inst.inputs[0]) * 2,
+        Op::Dequant { .. } => out * 2,
+        Op::ConvStep { .. } => 2 * numel(g, inst.inputs[1]),
+        Op::Attention { .. } => {
+            let (nq, hd) = (numel(g, inst.inputs[0]), 1);
+            4 * nq * hd * (o.context_tokens + 1)
+        }
+        _ => 0,
+    }
+}
+
+/// A backend-neutral launch: 8 rows per workgroup for matvecs, one workgroup per head for
+/// CCA/attention, one for routers, 256 threads per workgroup of elementwise work; grids
+/// folded into two dimensions past 65535 workgroups.
+fn launch(g: &Graph, k: &KernelRange) -> Launch {
+    let label = g.kernel_label(k.start);
+    let rows: u64 = (k.start..k.end)
+        .filter(|&i| matches!(g.insts[i].op, Op::MatVec))
+        .map(|i| numel(g, g.insts[i].outputs[0]))
+        .sum();
+    let attention_heads = (k.start..k.end).find_map(|i| match g.insts[i].op {
+        Op::Attention { .. } => Some(g.ty(g.insts[i].inputs[0]).dims[0].as_const().unwrap_or(1)),
+        _ => None,
+    });
+    let (groups, size) = if label == "router" {
+        (1, 256)
+    } else if let Some(heads) = attention_heads {
+        (heads, 128)
+    } else if rows > 0 {
+        (rows.div_ceil(8), 256)
+    } else {
+        let n = (k.start..k.end)
+            .flat_map(|i| g.insts[i].outputs.iter())
+            .map(|&v| numel(g, v))
+            .max()
+            .unwrap_or(1);
+        (n.div_ceil(256), 256)
+    };
+    let x = groups.min(65535);
+    let y = groups.div_ceil(65535);
+    Launch {
+        workgroups: [x as u32, y as u32, 1],
+        workgroup_size: size,
+    }
+}
+
+/// Activation slots: offsets in one arena, reused once a value is dead.
+struct Slots {
+    offsets: Vec<Option<(Arena, u64)>>,
+    peak: u64,
+}
+
+impl Slots {
+    fn get(&self, v: ValueId) -> (Arena, u64) {
+        self.offsets[v.index()].unwrap_or((Arena::Activation, u64::MAX))
+    }
+}
+
+/// Liveness-based first-fit allocation over kernel order. A reshape aliases its input.
+fn allocate(g: &Graph, ranges: &[KernelRange], users: &[Vec<usize>], align: u64) -> Slots {
+    let mut kernel_of_inst = vec![0usize; g.insts.len()];
+    for (k, r) in ranges.iter().enumerate() {
+        for i in r.start..r.end {
+            kernel_of_inst[i] = k;
+        }
+    }
+    // Root value (through reshape aliases) of every value.
+    let mut root: Vec<usize> = (0..g.values.len()).collect();
+    for inst in &g.insts {
+        if let Op::Reshape { .. } = inst.op {
+            root[inst.outputs[0].index()] = root[inst.inputs[0].index()];
+        }
+    }
+    let end = ranges.len();
+    let mut live: Vec<Option<(usize, usize)>> = vec![None; g.values.len()];
+    let mut offsets: Vec<Option<(Arena, u64)>> = vec![None; g.values.len()];
+    for v in &g.inputs {
+        offsets[v.index()] = Some((Arena::Input, 0));
+    }
+    for (k, r) in ranges.iter().enumerate() {
+        for &v in &kernel_outputs(g, r, users) {
+            let first = k;
+            let mut last = users[v.index()]
+                .iter()
+                .map(|&u| kernel_of_inst[u])
+                .max()
+                .unwrap_or(k);
+            if g.is_output(v) {
+                last = end;
+            }
+            let rt = root[v.index()];
+            let entry = live[rt].get_or_insert((first, last));
+            entry.0 = entry.0.min(first);
+            entry.1 = entry.1.max(last);
+        }
+    }
+    // First fit, by start.
+    let mut order: Vec<usize> = (0..g.values.len())
+        .filter(|&v| live[v].is_some() && g.producer(ValueId::from_index(v)).is_some())
+        .collect();
+    order.sort_by_key(|&v| (live[v].map(|l| l.0), v));
+    let mut placed: Vec<(u64, u64, usize)> = Vec::new(); // (offset, size, last kernel)
+    let mut peak = 0;
+    for v in order {
+        let (first, last) = live[v].unwrap_or((0, 0));
+        let size = value_bytes(g, ValueId::from_index(v))
+            .max(4)
+            .div_ceil(align)
+            * align;
+        let mut busy: Vec<(u64, u64)> = placed
+            .iter()
+            .filter(|p| p.2 >= first)
+            .map(|p| (p.0, p.1))
+            .collect();
+        busy.sort();
+        let mut offset = 0;
+        for (o, s) in busy {
+            if offset + size <= o {
+                break;
+            }
+            offset = offset.max(o + s);
+        }
+        placed.push((offset, size, last));
+        peak = peak.max(offset + size);
+        offsets[v] = Some((Arena::Activation, offset));
+    }
+    for v in 0..g.values.len() {
+        if offsets[v].is_none() && root[v] != v {
+            offsets[v] = offsets[root[v]];
+        }
+    }
+    Slots { offsets, peak }
+}
+
+fn totals(g: &Graph, kernels: &[Kernel], slots: &Slots, o: &PlanOptions) -> Totals {
+    let mut t = Totals {
+        kernels: kernels.len() as u32,
+        peak_activation_bytes: slots.peak,
+        ..Default::default()
+    };
+    for k in kernels {
+        t.dispatches += k.dispatches;
+        t.weight_bytes_read += k.weights.iter().map(|w| w.bytes).sum::<u64>();
+        t.bytes_read += k.bytes_read;
+        t.bytes_written += k.bytes_written;
+        t.flops += k.flops;
+    }
+    // State traffic re-derived once (kept separate from activations in the totals).
+    for r in g.kernel_ranges() {
+        let (_, _, rb, wb) = state_traffic(g, &r, o);
+        t.state_bytes_read += rb;
+        t.state_bytes_written += wb;
+    }
+    t.activation_bytes_read = t.bytes_read - t.weight_bytes_read - t.state_bytes_read;
+    t.activation_bytes_written = t.bytes_written - t.state_bytes_written;
+    // Lower bound: every weight byte needed once, plus the KV cache read by attention.
+    let mut seen: Vec<(u32, bool)> = Vec::new();
+    for k in kernels {
+        for w in &k.weights {
+            if !seen.contains(&(w.weight, w.sliced)) {
+                seen.push((w.weight, w.sliced));
+                t.lower_bound_bytes += w.bytes;
+            }
+        }
+    }
+    for inst in &g.insts {
+        if let Op::Attention {
+            k_cache, v_cache, ..
+        } = inst.op
+        {
+            for s in [k_cache, v_cache] {
+                t.lower_bound_bytes +=
+                    g.states[s.index()].ty.bytes_with(|_| 1) * (o.context_tokens + 1);
+            }
+        }
+    }
+    t.ratio = if t.lower_bound_bytes > 0 {
+        t.bytes_read as f64 / t.lower_bound_bytes as f64
+    } else {
+        0.0
+    };
+    t.weight_arena_bytes = g.weight_bytes();
+    t.state_arena_bytes = g
+        .states
+        .iter()
+        .map(|s| s.ty.bytes_with(|_| o.capacity))
+        .sum();
+    t
+}
