@@ -6,3 +6,6 @@ pub use zaya_cpu as cpu;
 pub use zaya_ir as ir;
 pub use zaya_model as model;
 pub use zaya_opt as opt;
+
+pub mod demo;
+pub mod engine;

@@ -21,6 +21,12 @@ enum Command {
     Verify(cmd::verify::VerifyArgs),
     /// Run token ids through the engine; write logits and router choices (safetensors).
     Eval(cmd::eval::EvalArgs),
+    /// Answer one prompt, streaming the text to stdout (no --model: a tiny random demo model).
+    Run(cmd::run::RunArgs),
+    /// Multi-turn chat from stdin, one message per line (/reset, /exit).
+    Chat(cmd::chat::ChatArgs),
+    /// The bundle's runtime smoke tests (greedy); exit code 0 only if all pass.
+    Smoke(cmd::smoke::SmokeArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +34,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify(args) => cmd::verify::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Run(args) => cmd::run::run(args),
+        Command::Chat(args) => cmd::chat::run(args),
+        Command::Smoke(args) => cmd::smoke::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,9 @@
 //! One module per subcommand, plus the arguments they share.
+pub mod chat;
 pub mod eval;
+pub mod generation;
+pub mod run;
+pub mod smoke;
 pub mod verify;
 
 /// Where a graph runs.

@@ -1,0 +1,229 @@
+//! The one place a bundle becomes a running model for generation.
+//!
+//! The CLI (`run`, `chat`, `smoke`) only ever sees a [`zaya_chat::TokenModel`]: everything
+//! backend-specific (which graph, which executor, how weights are bound) stays here, so a GPU
+//! engine can be added as one more [`BackendKind`] arm and one more struct beside
+//! [`CpuEngine`] (the wgpu engine will also override `forward_and_sample` to sample on the
+//! device instead of copying the logits back).
+
+use std::sync::Arc;
+
+use zaya_chat::{ModelFailure, TokenModel, Tokenizer};
+use zaya_cpu::{CpuError, Input, Program, Session, bind_bundle};
+use zaya_ir::GraphError;
+use zaya_model::graph::{GraphOptions, build_decode_graph_with};
+use zaya_model::{Bundle, Config, ModelError, SkipMode};
+
+/// Where the model runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BackendKind {
+    /// The reference interpreter (`zaya-cpu`): exact, portable, slow on the full model.
+    #[default]
+    Cpu,
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Cpu => "cpu",
+        })
+    }
+}
+
+/// The optimization strategy that is always available: the graph exactly as built.
+pub const STRATEGY_NONE: &str = "none";
+
+/// How to build an engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineOptions {
+    pub backend: BackendKind,
+    /// What a MoE layer does with tokens routed to the skip expert (spec §4).
+    pub skip: SkipMode,
+    /// Session capacity in tokens: the prompt plus everything generated must fit.
+    pub context: usize,
+    /// Graph optimization strategy (`--strategy`). Accepted now so scripts keep working when
+    /// the optimizer lands; until then only [`STRATEGY_NONE`] (or no strategy) is valid.
+    pub strategy: Option<String>,
+}
+
+impl EngineOptions {
+    /// Options for the CPU backend with the default skip semantics and no optimization.
+    pub fn cpu(context: usize) -> Self {
+        Self {
+            backend: BackendKind::Cpu,
+            skip: SkipMode::default(),
+            context,
+            strategy: None,
+        }
+    }
+
+    /// Rejects settings no engine can honour, before any weight is touched.
+    pub fn validate(&self) -> Result<(), EngineError> {
+        if self.context == 0 {
+            return Err(EngineError::ZeroContext);
+        }
+        match self.strategy.as_deref() {
+            None | Some(STRATEGY_NONE) => Ok(()),
+            Some(other) => Err(EngineError::UnknownStrategy(other.to_string())),
+        }
+    }
+}
+
+/// Everything that can go wrong between an opened bundle and the first logits.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "--strategy {0}: unknown optimization strategy (only `{STRATEGY_NONE}` is available until the graph optimizer lands)"
+    )]
+    UnknownStrategy(String),
+
+    #[error("the context must hold at least 1 token (--context)")]
+    ZeroContext,
+
+    #[error(
+        "the tokenizer has {tokenizer} token ids but the model has only {model} (vocab_size in config.json): the tokenizer does not belong to this model"
+    )]
+    VocabMismatch { tokenizer: usize, model: usize },
+
+    #[error("token id {token} is out of range for the model's vocabulary of {vocab}")]
+    TokenOutOfRange { token: u32, vocab: usize },
+
+    #[error("nothing to feed: a forward pass needs at least one token")]
+    NoTokens,
+
+    #[error(transparent)]
+    Model(#[from] ModelError),
+
+    #[error("cannot build the decode graph: {0}")]
+    Graph(#[from] GraphError),
+
+    #[error(transparent)]
+    Cpu(#[from] CpuError),
+}
+
+/// Checks that every id the tokenizer can produce has a logit column and an embedding row.
+/// The model may have more columns than the tokenizer has ids (ZAYA1-8B pads to 262272); the
+/// sampler masks those.
+pub fn check_vocab(tokenizer: &Tokenizer, config: &Config) -> Result<(), EngineError> {
+    if tokenizer.vocab_size() > config.vocab_size {
+        return Err(EngineError::VocabMismatch {
+            tokenizer: tokenizer.vocab_size(),
+            model: config.vocab_size,
+        });
+    }
+    Ok(())
+}
+
+/// Steps of building an engine, reported so a caller can show progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadStage {
+    /// Building the decode graph from the config and the stored weight formats.
+    BuildGraph,
+    /// Binding every graph weight to the bundle's (memory-mapped) tensors.
+    BindWeights,
+    /// Validating the program and allocating the session's state for the context.
+    AllocateSession,
+}
+
+impl LoadStage {
+    /// Number of stages, for a progress bar's length.
+    pub const COUNT: usize = 3;
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            LoadStage::BuildGraph => "building the decode graph",
+            LoadStage::BindWeights => "binding weights",
+            LoadStage::AllocateSession => "allocating the session",
+        }
+    }
+}
+
+/// Builds the engine `options.backend` names. The result borrows `bundle` (weights stay in its
+/// memory map).
+pub fn load<'b>(
+    bundle: &'b Bundle,
+    options: &EngineOptions,
+    on_stage: &mut dyn FnMut(LoadStage),
+) -> Result<Box<dyn TokenModel + 'b>, EngineError> {
+    options.validate()?;
+    match options.backend {
+        BackendKind::Cpu => Ok(Box::new(CpuEngine::new(bundle, options, on_stage)?)),
+    }
+}
+
+/// The reference interpreter as a [`TokenModel`]: tokens go one at a time through the decode
+/// graph (there is no separate prefill graph yet), and the logits of the last one are returned.
+pub struct CpuEngine<'b> {
+    session: Session<'b>,
+    vocab: usize,
+}
+
+impl<'b> CpuEngine<'b> {
+    pub fn new(
+        bundle: &'b Bundle,
+        options: &EngineOptions,
+        on_stage: &mut dyn FnMut(LoadStage),
+    ) -> Result<Self, EngineError> {
+        options.validate()?;
+        let config = &bundle.config;
+        on_stage(LoadStage::BuildGraph);
+        let graph = build_decode_graph_with(config, bundle, GraphOptions { skip: options.skip })?;
+        on_stage(LoadStage::BindWeights);
+        let weights = bind_bundle(bundle, &graph)?;
+        on_stage(LoadStage::AllocateSession);
+        let program = Arc::new(Program::new(graph, weights)?);
+        let session = program.session(options.context)?;
+        Ok(Self {
+            session,
+            vocab: config.vocab_size,
+        })
+    }
+
+    /// Runs one token through the graph. Ids are checked here so a bad id is reported as such
+    /// rather than as an out-of-range gather deep in the embedding.
+    fn step(&mut self, token: u32) -> Result<(), EngineError> {
+        if token as usize >= self.vocab {
+            return Err(EngineError::TokenOutOfRange {
+                token,
+                vocab: self.vocab,
+            });
+        }
+        Ok(self.session.step(&[Input::U32(&[token])])?)
+    }
+
+    fn forward_tokens(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+        if tokens.is_empty() {
+            return Err(EngineError::NoTokens);
+        }
+        for &token in tokens {
+            self.step(token)?;
+        }
+        let logits = self
+            .session
+            .output_f32(zaya_cpu::LOGITS)
+            .ok_or_else(|| CpuError::MissingOutput(zaya_cpu::LOGITS.into()))?;
+        Ok(logits.to_vec())
+    }
+}
+
+impl TokenModel for CpuEngine<'_> {
+    fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelFailure> {
+        Ok(self.forward_tokens(tokens)?)
+    }
+
+    fn logits_len(&self) -> usize {
+        self.vocab
+    }
+
+    fn context_len(&self) -> usize {
+        self.session.capacity()
+    }
+
+    fn position(&self) -> usize {
+        self.session.position()
+    }
+
+    fn reset(&mut self) {
+        self.session.reset();
+    }
+}
