@@ -1,0 +1,55 @@
+//! The wgpu backend of zaya-graph: runs IR graphs on Metal, Vulkan, DX12 or GL.
+//!
+//! - [`GpuContext`]: adapter choice ([`AdapterChoice`], `WGPU_BACKEND`), device with the
+//!   adapter's limits and optional features, errors as values ([`GpuError`]).
+//! - [`GpuProgram`]: a graph with its weights uploaded once, still packed
+//!   ([`WeightData`], [`bind_bundle`]), and its pipelines.
+//! - [`GpuSession`]: one sequence; [`GpuSession::step`] records one compute pass per step
+//!   and reads back only what is asked.
+//! - [`plan`]: device-free lowering of a graph to kernels (primitive or fused QMatVec);
+//!   [`wgsl`]: the templates; [`msl`]: naga validation and MSL translation.
+pub mod context;
+pub mod error;
+pub mod msl;
+pub mod plan;
+pub mod program;
+pub mod session;
+pub mod weights;
+pub mod wgsl;
+
+pub use context::{AdapterChoice, AdapterSummary, DeviceFeatures, GpuContext, list_adapters};
+pub use error::GpuError;
+pub use plan::{Kernel, KernelKind, Plan};
+pub use program::GpuProgram;
+pub use session::{GpuSession, Input, Tensor};
+pub use weights::{WeightData, bind_bundle};
+
+use zaya_ir::{Graph, WeightFormat};
+
+/// The WGSL modules (label, source) that running `graph` needs with weights in their
+/// declared formats on a device with `limits`, without a device: for lowering checks.
+pub fn graph_shaders(
+    graph: &Graph,
+    limits: &wgpu::Limits,
+) -> Result<Vec<(String, String)>, GpuError> {
+    let formats: Vec<WeightFormat> = graph.weights.iter().map(|w| w.format).collect();
+    let max = weights::max_window_bytes(limits);
+    let windows = graph
+        .weights
+        .iter()
+        .map(|w| weights::plan_windows(&w.source, w.format, &w.dims, max))
+        .collect::<Result<Vec<_>, _>>()?;
+    let plan = plan::lower(
+        graph,
+        &plan::LowerInput {
+            formats: &formats,
+            windows: &windows,
+            ctx: 1,
+        },
+    )?;
+    Ok(plan
+        .shaders()
+        .into_iter()
+        .map(|s| (s.label(), s.wgsl()))
+        .collect())
+}

@@ -1,0 +1,850 @@
+//! Lowering a graph to a sequence of kernels over buffers, without a device.
+//!
+//! A [`Kernel`] is what the executor runs: one or more dispatches of one shader variant,
+//! covering some instructions. Today there are two kernel kinds: [`KernelKind::Primitive`]
+//! (one instruction, one kernel) and [`KernelKind::QMatVec`] (a `dequant` whose output only
+//! feeds matvecs, fused into each of them so the weight is read packed). Fused kernel
+//! templates from the optimizer's groups become further kinds; the executor does not change.
+//!
+//! Buffers: one per value (a `reshape` aliases its input; a fused `dequant` has none), one
+//! per state, weights in row windows (see `weights`), a small step buffer holding the
+//! symbols (`pos`, `ctx`), constant tables (RoPE inverse frequencies) and one attention
+//! scratch buffer. Instructions whose inputs never change (consts, weight dequants and what
+//! follows from them only) are marked constant and run once per session.
+
+use crate::error::{GpuError, Result};
+use crate::weights::{Window, rows_per_index};
+use crate::wgsl::{CopyIndex, Elementwise, F32_FORMAT, PARAM_WORDS, RowOp, Shader};
+use zaya_ir::{DType, Dim, Graph, Op, ValueId, WeightFormat};
+
+/// A buffer a dispatch binds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Res {
+    /// A value buffer (index into [`Plan::buffers`]).
+    Value(usize),
+    State(usize),
+    /// Part 0 (packed), 1 (scales) or 2 (biases) of one window of a weight.
+    Weight {
+        weight: usize,
+        part: u8,
+        window: usize,
+    },
+    /// Symbol values of the current step (word k = symbol k).
+    Step,
+    Table(usize),
+    Scratch,
+}
+
+/// One dispatch: a shader variant, its parameter words, its workgroup count (the executor
+/// folds it into a 2-D grid) and its bindings (in the shader's binding order).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dispatch {
+    pub shader: Shader,
+    pub params: [u32; PARAM_WORDS],
+    pub workgroups: u32,
+    pub bindings: Vec<Res>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelKind {
+    /// One primitive instruction.
+    Primitive,
+    /// `dequant` + `matvec` fused: the matvec reads the packed weight (an expert index, if
+    /// any, is read from a GPU buffer).
+    QMatVec,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kernel {
+    pub kind: KernelKind,
+    pub label: String,
+    /// Instructions this kernel computes (a fused dequant first).
+    pub insts: Vec<usize>,
+    pub dispatches: Vec<Dispatch>,
+    /// Inputs never change: run once per session, not every step.
+    pub constant: bool,
+}
+
+/// A lowered graph.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub kernels: Vec<Kernel>,
+    /// 32-bit words of each value buffer.
+    pub buffers: Vec<u64>,
+    /// The buffer holding each value (`None` for fused dequants).
+    pub value_buffer: Vec<Option<usize>>,
+    pub state_words: Vec<u64>,
+    /// Const values, uploaded once per session.
+    pub consts: Vec<(usize, Vec<f32>)>,
+    pub tables: Vec<Vec<f32>>,
+    pub scratch_words: u64,
+    /// Per graph input: the exclusive bound of its values when used as an index.
+    pub input_bounds: Vec<Option<u64>>,
+}
+
+impl Plan {
+    /// Dispatches of one step once constants are computed.
+    pub fn dispatches_per_step(&self) -> usize {
+        self.kernels
+            .iter()
+            .filter(|k| !k.constant)
+            .map(|k| k.dispatches.len())
+            .sum()
+    }
+
+    /// Every distinct shader variant the plan uses, in first-use order.
+    pub fn shaders(&self) -> Vec<Shader> {
+        let mut seen = std::collections::HashSet::new();
+        self.kernels
+            .iter()
+            .flat_map(|k| &k.dispatches)
+            .filter(|d| seen.insert(d.shader))
+            .map(|d| d.shader)
+            .collect()
+    }
+}
+
+/// What lowering needs besides the graph.
+pub struct LowerInput<'a> {
+    /// The stored format of each weight (as bound, or as declared without a device).
+    pub formats: &'a [WeightFormat],
+    /// Row windows of each weight.
+    pub windows: &'a [Vec<Window>],
+    /// KV-cache capacity (the `ctx` symbol).
+    pub ctx: u64,
+}
+
+const WG_ELEMS: u64 = 256;
+
+/// Lowers `g` (validated) to kernels.
+pub fn lower(g: &Graph, input: &LowerInput<'_>) -> Result<Plan> {
+    let mut l = Lowering::new(g, input)?;
+    for i in 0..g.insts.len() {
+        l.inst(i)?;
+    }
+    l.plan.input_bounds = input_bounds(g);
+    Ok(l.plan)
+}
+
+struct Lowering<'a> {
+    g: &'a Graph,
+    input: &'a LowerInput<'a>,
+    plan: Plan,
+    dims: Vec<Vec<u64>>,
+    fused: Vec<bool>,
+    constant: Vec<bool>,
+}
+
+fn unsupported(i: usize, op: &Op, reason: impl Into<String>) -> GpuError {
+    GpuError::Unsupported {
+        inst: i,
+        op: op.mnemonic(),
+        reason: reason.into(),
+    }
+}
+
+impl<'a> Lowering<'a> {
+    fn new(g: &'a Graph, input: &'a LowerInput<'a>) -> Result<Self> {
+        for s in &g.symbols {
+            if s.name != "ctx" && s.name != "pos" {
+                return Err(GpuError::UnboundSymbol(s.name.clone()));
+            }
+        }
+        let mut dims = Vec::with_capacity(g.values.len());
+        for (i, v) in g.values.iter().enumerate() {
+            if !matches!(v.ty.dtype, DType::F32 | DType::U32) {
+                return Err(GpuError::UnsupportedType {
+                    value: i,
+                    dtype: v.ty.dtype,
+                });
+            }
+            dims.push(v.ty.const_dims().map(|d| d.to_vec()).unwrap_or_default());
+        }
+        let fused = fused_dequants(g);
+        let constant = constant_values(g);
+        let mut plan = Plan {
+            value_buffer: vec![None; g.values.len()],
+            ..Default::default()
+        };
+        plan.state_words = g
+            .states
+            .iter()
+            .map(|s| {
+                s.ty.dims
+                    .iter()
+                    .map(|d| match d {
+                        Dim::Const(n) => *n,
+                        Dim::Sym(_) => input.ctx,
+                    })
+                    .product::<u64>()
+                    .max(1)
+            })
+            .collect();
+        let mut l = Lowering {
+            g,
+            input,
+            plan,
+            dims,
+            fused,
+            constant,
+        };
+        for &v in &g.inputs {
+            l.new_buffer(v);
+        }
+        Ok(l)
+    }
+
+    fn new_buffer(&mut self, v: ValueId) -> usize {
+        let words = self.dims[v.index()].iter().product::<u64>().max(1);
+        self.plan.buffers.push(words);
+        let b = self.plan.buffers.len() - 1;
+        self.plan.value_buffer[v.index()] = Some(b);
+        b
+    }
+
+    fn buf(&self, i: usize, v: ValueId) -> Result<Res> {
+        self.plan.value_buffer[v.index()]
+            .map(Res::Value)
+            .ok_or_else(|| unsupported(i, &self.g.insts[i].op, format!("input {v} has no buffer")))
+    }
+
+    fn dims_of(&self, v: ValueId) -> &[u64] {
+        &self.dims[v.index()]
+    }
+
+    fn push(&mut self, i: usize, kind: KernelKind, dispatches: Vec<Dispatch>) {
+        let inst = &self.g.insts[i];
+        let constant = !inst.op.has_side_effect()
+            && !inst.outputs.is_empty()
+            && inst.outputs.iter().all(|o| self.constant[o.index()]);
+        let (label, insts) = match kind {
+            KernelKind::Primitive => (inst.op.mnemonic().to_string(), vec![i]),
+            KernelKind::QMatVec => {
+                let d = self.g.producer(inst.inputs[0]).map_or(i, |p| p.index());
+                (
+                    format!("qmatvec {}", self.g.weights[self.weight_of(d)].format.tag()),
+                    vec![d, i],
+                )
+            }
+        };
+        self.plan.kernels.push(Kernel {
+            kind,
+            label,
+            insts,
+            dispatches,
+            constant,
+        });
+    }
+
+    fn weight_of(&self, dequant: usize) -> usize {
+        match self.g.insts[dequant].op {
+            Op::Dequant { weight } => weight.index(),
+            _ => 0,
+        }
+    }
+
+    fn inst(&mut self, i: usize) -> Result<()> {
+        let g = self.g;
+        let inst = &g.insts[i];
+        if self.fused[i] {
+            return Ok(());
+        }
+        // Every output gets its buffer first (reshape aliases).
+        if let Op::Reshape { .. } = inst.op {
+            self.plan.value_buffer[inst.outputs[0].index()] =
+                self.plan.value_buffer[inst.inputs[0].index()];
+            return Ok(());
+        }
+        let out = match inst.outputs.first() {
+            Some(&o) => Some((o, self.new_buffer(o))),
+            None => None,
+        };
+        let op = &inst.op;
+        let ins = &inst.inputs;
+        let out_res = out.map(|(_, b)| Res::Value(b));
+        let out_dims: Vec<u64> = out
+            .map(|(o, _)| self.dims[o.index()].clone())
+            .unwrap_or_default();
+        let dispatch = match op {
+            Op::Const { values } => {
+                let n = out_dims.iter().product::<u64>() as usize;
+                let data = if values.len() == 1 {
+                    vec![values[0]; n]
+                } else {
+                    values.clone()
+                };
+                if let Some((_, b)) = out {
+                    self.plan.consts.push((b, data));
+                }
+                return Ok(());
+            }
+            Op::Symbol { sym } => {
+                let src = (Res::Step, vec![1], sym.0);
+                vec![self.elementwise(i, Elementwise::ToF32, &[src], out_res, &out_dims)?]
+            }
+            Op::Dequant { weight } => {
+                self.dequant(i, weight.index(), ins.first().copied(), out_res)?
+            }
+            Op::MatVec => return self.matvec(i),
+            Op::Unary { op: u } => {
+                vec![self.ew_values(i, Elementwise::Unary(*u), out_res, &out_dims)?]
+            }
+            Op::Binary { op: b } => {
+                vec![self.ew_values(i, Elementwise::Binary(*b), out_res, &out_dims)?]
+            }
+            Op::Select => vec![self.ew_values(i, Elementwise::Select, out_res, &out_dims)?],
+            Op::Cast { to } => {
+                let from = g.ty(ins[0]).dtype;
+                match (from, to) {
+                    (DType::U32, DType::F32) => {
+                        vec![self.ew_values(i, Elementwise::ToF32, out_res, &out_dims)?]
+                    }
+                    (DType::F32, DType::U32) => {
+                        vec![self.ew_values(i, Elementwise::ToU32, out_res, &out_dims)?]
+                    }
+                    _ => {
+                        let n = out_dims.iter().product::<u64>();
+                        vec![plain_copy(self.buf(i, ins[0])?, out_res, n)]
+                    }
+                }
+            }
+            Op::Reduce { op: r, axis } => {
+                let (outer, n, inner) = around_axis(self.dims_of(ins[0]), *axis as usize);
+                let mut params = [0u32; PARAM_WORDS];
+                set(&mut params, &[outer * inner, n, inner]);
+                vec![Dispatch {
+                    shader: Shader::Reduce(*r),
+                    params,
+                    workgroups: groups(outer * inner, WG_ELEMS),
+                    bindings: vec![self.buf(i, ins[0])?, res(out_res)],
+                }]
+            }
+            Op::Softmax | Op::Argmax | Op::RmsNorm { .. } => {
+                let x = self.dims_of(ins[0]);
+                let n = *x.last().unwrap_or(&1);
+                let rows = x.iter().product::<u64>() / n.max(1);
+                let mut params = [0u32; PARAM_WORDS];
+                set(&mut params, &[rows, n]);
+                let (row_op, bindings) = match op {
+                    Op::Softmax => (RowOp::Softmax, vec![self.buf(i, ins[0])?, res(out_res)]),
+                    Op::Argmax => (RowOp::Argmax, vec![self.buf(i, ins[0])?, res(out_res)]),
+                    Op::RmsNorm { eps } => {
+                        params[2] = eps.to_bits();
+                        (
+                            RowOp::RmsNorm,
+                            vec![self.buf(i, ins[0])?, self.buf(i, ins[1])?, res(out_res)],
+                        )
+                    }
+                    _ => unreachable!("matched above"),
+                };
+                vec![Dispatch {
+                    shader: Shader::Row(row_op),
+                    params,
+                    workgroups: rows as u32,
+                    bindings,
+                }]
+            }
+            Op::Rope { rot_dims, theta } => {
+                let table = self.rope_table(*rot_dims, *theta);
+                let x = self.dims_of(ins[0]);
+                let n = *x.last().unwrap_or(&1);
+                let count = x.iter().product::<u64>();
+                let mut params = [0u32; PARAM_WORDS];
+                set(&mut params, &[count, n, *rot_dims as u64]);
+                vec![Dispatch {
+                    shader: Shader::Rope,
+                    params,
+                    workgroups: groups(count, WG_ELEMS),
+                    bindings: vec![
+                        self.buf(i, ins[0])?,
+                        self.buf(i, ins[1])?,
+                        Res::Table(table),
+                        res(out_res),
+                    ],
+                }]
+            }
+            Op::Gather { axis } => {
+                let (outer, n, inner) = around_axis(self.dims_of(ins[0]), *axis as usize);
+                let k = self.dims_of(ins[1]).iter().product::<u64>();
+                let p = [
+                    outer * k * inner,
+                    k,
+                    inner,
+                    0,
+                    n * inner,
+                    inner,
+                    0,
+                    k * inner,
+                    inner,
+                    n,
+                    0,
+                ];
+                vec![copy(
+                    CopyIndex::Gather,
+                    &p,
+                    vec![self.buf(i, ins[0])?, self.buf(i, ins[1])?, res(out_res)],
+                )]
+            }
+            Op::Slice { axis, start, len } => {
+                let (outer, n, inner) = around_axis(self.dims_of(ins[0]), *axis as usize);
+                let p = [
+                    outer * len * inner,
+                    *len,
+                    inner,
+                    start * inner,
+                    n * inner,
+                    inner,
+                    0,
+                    len * inner,
+                    inner,
+                ];
+                vec![copy(
+                    CopyIndex::None,
+                    &p,
+                    vec![self.buf(i, ins[0])?, res(out_res)],
+                )]
+            }
+            Op::Concat { axis } => {
+                let a = *axis as usize;
+                let (outer, total, inner) = around_axis(&out_dims, a);
+                let mut at = 0;
+                let mut parts = vec![];
+                for &v in ins {
+                    let n = self.dims_of(v)[a];
+                    let p = [
+                        outer * n * inner,
+                        n,
+                        inner,
+                        0,
+                        n * inner,
+                        inner,
+                        at * inner,
+                        total * inner,
+                        inner,
+                    ];
+                    parts.push(copy(
+                        CopyIndex::None,
+                        &p,
+                        vec![self.buf(i, v)?, res(out_res)],
+                    ));
+                    at += n;
+                }
+                parts
+            }
+            Op::ConvStep { groups: gr } => {
+                let win = self.dims_of(ins[0]);
+                let (c_in, k) = (win[0], win[1]);
+                let c_out = out_dims[0];
+                let mut params = [0u32; PARAM_WORDS];
+                set(&mut params, &[c_out, c_in, k, *gr as u64]);
+                vec![Dispatch {
+                    shader: Shader::ConvStep,
+                    params,
+                    workgroups: groups(c_out, WG_ELEMS),
+                    bindings: vec![
+                        self.buf(i, ins[0])?,
+                        self.buf(i, ins[1])?,
+                        self.buf(i, ins[2])?,
+                        res(out_res),
+                    ],
+                }]
+            }
+            Op::StateRead { state } => {
+                let n = self.plan.state_words[state.index()];
+                vec![plain_copy(Res::State(state.index()), out_res, n)]
+            }
+            Op::StateWrite { state } => {
+                let n = self.plan.state_words[state.index()];
+                vec![plain_copy(
+                    self.buf(i, ins[0])?,
+                    Some(Res::State(state.index())),
+                    n,
+                )]
+            }
+            Op::CacheAppend { state } => {
+                let x = self.dims_of(ins[0]);
+                let (heads, dim) = (x[0], x[1]);
+                let ctx = self.input.ctx;
+                let p = [heads * dim, 1, dim, 0, dim, 0, 0, ctx * dim, 0, ctx, dim];
+                vec![copy(
+                    CopyIndex::Position,
+                    &p,
+                    vec![
+                        self.buf(i, ins[0])?,
+                        self.buf(i, ins[1])?,
+                        Res::State(state.index()),
+                    ],
+                )]
+            }
+            Op::Attention {
+                k_cache,
+                v_cache,
+                scale,
+            } => {
+                let q = self.dims_of(ins[0]);
+                let (nq, hd) = (q[0], q[1]);
+                let nkv = g.states[k_cache.index()].ty.dims[0].as_const().unwrap_or(1);
+                let ctx = self.input.ctx;
+                self.plan.scratch_words = self.plan.scratch_words.max(nq * ctx);
+                let mut params = [0u32; PARAM_WORDS];
+                set(&mut params, &[nq, nkv, hd, ctx]);
+                params[4] = scale.to_bits();
+                vec![Dispatch {
+                    shader: Shader::Attention,
+                    params,
+                    workgroups: nq as u32,
+                    bindings: vec![
+                        self.buf(i, ins[0])?,
+                        self.buf(i, ins[1])?,
+                        Res::State(k_cache.index()),
+                        Res::State(v_cache.index()),
+                        Res::Scratch,
+                        res(out_res),
+                    ],
+                }]
+            }
+            Op::Reshape { .. } => unreachable!("aliased above"),
+        };
+        self.push(i, KernelKind::Primitive, dispatch);
+        Ok(())
+    }
+
+    /// An elementwise kernel over the instruction's own value inputs.
+    fn ew_values(
+        &self,
+        i: usize,
+        e: Elementwise,
+        out: Option<Res>,
+        out_dims: &[u64],
+    ) -> Result<Dispatch> {
+        let inputs: Vec<(Res, Vec<u64>, u32)> = self.g.insts[i]
+            .inputs
+            .iter()
+            .map(|&v| Ok((self.buf(i, v)?, self.dims_of(v).to_vec(), 0)))
+            .collect::<Result<_>>()?;
+        self.elementwise(i, e, &inputs, out, out_dims)
+    }
+
+    fn elementwise(
+        &self,
+        i: usize,
+        e: Elementwise,
+        inputs: &[(Res, Vec<u64>, u32)],
+        out: Option<Res>,
+        out_dims: &[u64],
+    ) -> Result<Dispatch> {
+        let out4 = pad4(out_dims)
+            .ok_or_else(|| unsupported(i, &self.g.insts[i].op, "elementwise rank above 4"))?;
+        let mut params = [0u32; PARAM_WORDS];
+        let count: u64 = out_dims.iter().product();
+        params[0] = count as u32;
+        for d in 0..4 {
+            params[2 + d] = out4[d] as u32;
+        }
+        for (k, (_, dims, base)) in inputs.iter().enumerate() {
+            let strides = broadcast_strides(dims, &out4);
+            for d in 0..4 {
+                params[6 + 4 * k + d] = strides[d] as u32;
+            }
+            params[18 + k] = *base;
+        }
+        let mut bindings: Vec<Res> = inputs.iter().map(|(r, _, _)| *r).collect();
+        bindings.push(res(out));
+        Ok(Dispatch {
+            shader: Shader::Elementwise(e),
+            params,
+            workgroups: groups(count, WG_ELEMS),
+            bindings,
+        })
+    }
+
+    /// Parameters and bindings shared by matvec and dequant over weight `w`: one dispatch
+    /// per window. `grid` is the number of output rows; `per_wg` rows per workgroup
+    /// (0: elements, 256 per workgroup).
+    #[allow(clippy::too_many_arguments)]
+    fn weight_dispatches(
+        &self,
+        shader: Shader,
+        w: usize,
+        index: Option<Res>,
+        tail: &[Res],
+        out_rows: u64,
+        cols: u64,
+        by_element: bool,
+    ) -> Vec<Dispatch> {
+        let format = self.input.formats[w];
+        let (scales, biases) = crate::wgsl::weight_parts(format);
+        let decl = &self.g.weights[w].dims;
+        let rpi = rows_per_index(decl);
+        let bound = decl.first().copied().unwrap_or(1);
+        let windows = &self.input.windows[w];
+        windows
+            .iter()
+            .enumerate()
+            .map(|(k, win)| {
+                // Indexed: the grid covers every output row and the window test inside the
+                // kernel picks the dispatch holding the selected slice. Not indexed: the grid
+                // covers exactly the window's rows.
+                let (grid_rows, out_base) = if index.is_some() {
+                    (out_rows, 0)
+                } else {
+                    (win.rows, win.row0)
+                };
+                let mut params = [0u32; PARAM_WORDS];
+                let grid = if by_element {
+                    grid_rows * cols
+                } else {
+                    grid_rows
+                };
+                set(
+                    &mut params,
+                    &[grid, cols, out_base, win.row0, win.rows, rpi, bound],
+                );
+                let mut bindings = vec![Res::Weight {
+                    weight: w,
+                    part: 0,
+                    window: k,
+                }];
+                if scales {
+                    bindings.push(Res::Weight {
+                        weight: w,
+                        part: 1,
+                        window: k,
+                    });
+                }
+                if biases {
+                    bindings.push(Res::Weight {
+                        weight: w,
+                        part: 2,
+                        window: k,
+                    });
+                }
+                bindings.extend(index);
+                bindings.extend_from_slice(tail);
+                Dispatch {
+                    shader,
+                    params,
+                    workgroups: if by_element {
+                        groups(grid, WG_ELEMS)
+                    } else {
+                        grid as u32
+                    },
+                    bindings,
+                }
+            })
+            .collect()
+    }
+
+    fn dequant(
+        &self,
+        i: usize,
+        w: usize,
+        index: Option<ValueId>,
+        out: Option<Res>,
+    ) -> Result<Vec<Dispatch>> {
+        let format = self.input.formats[w];
+        let decl = &self.g.weights[w].dims;
+        let cols = *decl.last().unwrap_or(&1);
+        let out_rows = self
+            .dims_of(self.g.insts[i].outputs[0])
+            .iter()
+            .product::<u64>()
+            / cols.max(1);
+        let index = index.map(|v| self.buf(i, v)).transpose()?;
+        let shader = Shader::Dequant {
+            format,
+            indexed: index.is_some(),
+        };
+        Ok(self.weight_dispatches(shader, w, index, &[res(out)], out_rows, cols, true))
+    }
+
+    fn matvec(&mut self, i: usize) -> Result<()> {
+        let g = self.g;
+        let inst = &g.insts[i];
+        let out = inst.outputs[0];
+        let y = Res::Value(self.new_buffer(out));
+        let x = self.buf(i, inst.inputs[1])?;
+        let rows = self.dims_of(out)[0];
+        let cols = self.dims_of(inst.inputs[1])[0];
+        let producer = g.producer(inst.inputs[0]).map(|p| p.index());
+        if let Some(d) = producer.filter(|&d| self.fused[d]) {
+            let w = self.weight_of(d);
+            let index = g.insts[d]
+                .inputs
+                .first()
+                .map(|&v| self.buf(d, v))
+                .transpose()?;
+            let shader = Shader::MatVec {
+                format: self.input.formats[w],
+                indexed: index.is_some(),
+            };
+            let dispatches = self.weight_dispatches(shader, w, index, &[x, y], rows, cols, false);
+            self.push(i, KernelKind::QMatVec, dispatches);
+            return Ok(());
+        }
+        // The weight is an f32 value: a matvec over one "window" that is the whole value.
+        let wbuf = self.buf(i, inst.inputs[0])?;
+        let mut params = [0u32; PARAM_WORDS];
+        set(&mut params, &[rows, cols, 0, 0, rows, 1, 1]);
+        let d = Dispatch {
+            shader: Shader::MatVec {
+                format: F32_FORMAT,
+                indexed: false,
+            },
+            params,
+            workgroups: rows as u32,
+            bindings: vec![wbuf, x, y],
+        };
+        self.push(i, KernelKind::Primitive, vec![d]);
+        Ok(())
+    }
+
+    /// Inverse frequencies computed like the CPU reference (f64, rounded to f32).
+    fn rope_table(&mut self, rot: u32, theta: f64) -> usize {
+        let half = (rot / 2) as usize;
+        let table: Vec<f32> = (0..half)
+            .map(|i| (1.0 / theta.powf((2 * i) as f64 / rot as f64)) as f32)
+            .collect();
+        if let Some(t) = self.plan.tables.iter().position(|t| *t == table) {
+            return t;
+        }
+        self.plan.tables.push(table);
+        self.plan.tables.len() - 1
+    }
+}
+
+fn res(out: Option<Res>) -> Res {
+    out.unwrap_or(Res::Scratch)
+}
+
+fn set(params: &mut [u32; PARAM_WORDS], words: &[u64]) {
+    for (p, &w) in params.iter_mut().zip(words) {
+        *p = w as u32;
+    }
+}
+
+fn groups(n: u64, per: u64) -> u32 {
+    n.div_ceil(per).max(1) as u32
+}
+
+fn copy(index: CopyIndex, words: &[u64], bindings: Vec<Res>) -> Dispatch {
+    let mut params = [0u32; PARAM_WORDS];
+    set(&mut params, words);
+    Dispatch {
+        shader: Shader::Copy(index),
+        params,
+        workgroups: groups(words[0], WG_ELEMS),
+        bindings,
+    }
+}
+
+/// A contiguous copy of `n` words.
+fn plain_copy(src: Res, dst: Option<Res>, n: u64) -> Dispatch {
+    copy(
+        CopyIndex::None,
+        &[n, 1, n, 0, 0, 0, 0, 0, 0],
+        vec![src, res(dst)],
+    )
+}
+
+/// Splits `dims` around `axis` into (outer, axis length, inner).
+fn around_axis(dims: &[u64], axis: usize) -> (u64, u64, u64) {
+    let outer = dims[..axis].iter().product();
+    let inner = dims[axis + 1..].iter().product();
+    (outer, dims[axis], inner)
+}
+
+/// `dims` with leading 1s to rank 4 (extra leading 1s dropped), or `None` above rank 4.
+fn pad4(dims: &[u64]) -> Option<[u64; 4]> {
+    let mut d: Vec<u64> = dims.to_vec();
+    while d.len() > 4 && d[0] == 1 {
+        d.remove(0);
+    }
+    if d.len() > 4 {
+        return None;
+    }
+    let mut out = [1u64; 4];
+    out[4 - d.len()..].copy_from_slice(&d);
+    Some(out)
+}
+
+/// Strides of `dims` broadcast to the rank-4 `out` (0 where stretched).
+fn broadcast_strides(dims: &[u64], out: &[u64; 4]) -> [u64; 4] {
+    let mut strides = [0u64; 4];
+    let mut stride = 1;
+    for (k, &d) in dims.iter().enumerate().rev() {
+        let o = 4 + k - dims.len();
+        if o < 4 {
+            strides[o] = if d == 1 && out[o] != 1 { 0 } else { stride };
+        }
+        stride *= d;
+    }
+    strides
+}
+
+/// Dequants whose every use is the weight operand of a matvec: fused into the matvec.
+pub fn fused_dequants(g: &Graph) -> Vec<bool> {
+    let mut value_ok = vec![false; g.values.len()];
+    for inst in &g.insts {
+        if let Op::Dequant { .. } = inst.op {
+            value_ok[inst.outputs[0].index()] = true;
+        }
+    }
+    for inst in &g.insts {
+        for (k, v) in inst.inputs.iter().enumerate() {
+            if !(matches!(inst.op, Op::MatVec) && k == 0) {
+                value_ok[v.index()] = false;
+            }
+        }
+    }
+    for (_, v) in &g.outputs {
+        value_ok[v.index()] = false;
+    }
+    g.insts
+        .iter()
+        .map(|inst| matches!(inst.op, Op::Dequant { .. }) && value_ok[inst.outputs[0].index()])
+        .collect()
+}
+
+/// Values that never change between steps: consts, un-indexed weight dequants, and what
+/// is computed from those alone.
+fn constant_values(g: &Graph) -> Vec<bool> {
+    let mut c = vec![false; g.values.len()];
+    for inst in &g.insts {
+        let constant = match inst.op {
+            Op::Const { .. } => true,
+            Op::Dequant { .. } => inst.inputs.is_empty(),
+            Op::Symbol { .. } | Op::StateRead { .. } | Op::Attention { .. } => false,
+            ref op if op.has_side_effect() => false,
+            _ => !inst.inputs.is_empty() && inst.inputs.iter().all(|v| c[v.index()]),
+        };
+        for o in &inst.outputs {
+            c[o.index()] = constant;
+        }
+    }
+    c
+}
+
+/// For each graph input, the smallest bound among its uses as an index (dequant of a
+/// stacked weight, gather), so bad ids are rejected before anything is dispatched.
+fn input_bounds(g: &Graph) -> Vec<Option<u64>> {
+    g.inputs
+        .iter()
+        .map(|&v| {
+            g.insts
+                .iter()
+                .filter_map(|inst| match inst.op {
+                    Op::Dequant { weight } if inst.inputs.first() == Some(&v) => {
+                        g.weights[weight.index()].dims.first().copied()
+                    }
+                    Op::Gather { axis } if inst.inputs.get(1) == Some(&v) => g
+                        .ty(inst.inputs[0])
+                        .dims
+                        .get(axis as usize)
+                        .and_then(|d| d.as_const()),
+                    _ => None,
+                })
+                .min()
+        })
+        .collect()
+}

@@ -1,0 +1,534 @@
+//! WGSL generation: a handful of templates in `shaders/` (elementwise, copy, reduce, row,
+//! matvec, dequant, rope, conv_step, attention) plus weight-format snippets, instantiated
+//! by text substitution of `{{NAME}}` holes. A [`Shader`] names one variant; its source
+//! does not depend on shapes (those are per-dispatch parameters), so equal variants share
+//! one pipeline.
+
+use zaya_ir::{BinaryOp, DType, ReduceOp, UnaryOp, WeightFormat};
+
+const COMMON: &str = include_str!("../../../shaders/common.wgsl");
+const REDUCE_WG: &str = include_str!("../../../shaders/reduce_wg.wgsl");
+const ERF: &str = include_str!("../../../shaders/erf.wgsl");
+const ELEMENTWISE: &str = include_str!("../../../shaders/elementwise.wgsl");
+const COPY: &str = include_str!("../../../shaders/copy.wgsl");
+const REDUCE_AXIS: &str = include_str!("../../../shaders/reduce_axis.wgsl");
+const ROW: &str = include_str!("../../../shaders/row.wgsl");
+const ROW_SOFTMAX: &str = include_str!("../../../shaders/row_softmax.wgsl");
+const ROW_RMS_NORM: &str = include_str!("../../../shaders/row_rms_norm.wgsl");
+const ROW_ARGMAX: &str = include_str!("../../../shaders/row_argmax.wgsl");
+const MATVEC: &str = include_str!("../../../shaders/matvec.wgsl");
+const DEQUANT: &str = include_str!("../../../shaders/dequant.wgsl");
+const W_AFFINE: &str = include_str!("../../../shaders/w_affine.wgsl");
+const W_MXFP4: &str = include_str!("../../../shaders/w_mxfp4.wgsl");
+const W_FLOAT: &str = include_str!("../../../shaders/w_float.wgsl");
+const ROPE: &str = include_str!("../../../shaders/rope.wgsl");
+const CONV_STEP: &str = include_str!("../../../shaders/conv_step.wgsl");
+const ATTENTION: &str = include_str!("../../../shaders/attention.wgsl");
+
+/// Marks where a weight snippet's matvec-only part starts.
+const MATVEC_ONLY: &str = "// matvec only";
+
+/// Words of per-dispatch parameters (the `Params` uniform block of `common.wgsl`).
+pub const PARAM_WORDS: usize = 32;
+
+/// The expression of an elementwise kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Elementwise {
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+    /// `cond != 0 ? a : b`.
+    Select,
+    /// u32 -> f32 (also the `symbol` op, reading the step buffer).
+    ToF32,
+    /// f32 -> u32, truncating toward zero and saturating at 0 like the CPU.
+    ToU32,
+}
+
+impl Elementwise {
+    pub fn arity(self) -> usize {
+        match self {
+            Elementwise::Binary(_) => 2,
+            Elementwise::Select => 3,
+            _ => 1,
+        }
+    }
+
+    fn input_dtype(self) -> DType {
+        match self {
+            Elementwise::ToF32 => DType::U32,
+            _ => DType::F32,
+        }
+    }
+
+    /// The WGSL expression over inputs `a`, `b`, `c`.
+    fn expr(self) -> &'static str {
+        match self {
+            Elementwise::Unary(op) => match op {
+                UnaryOp::Neg => "-a",
+                UnaryOp::Exp => "exp(a)",
+                UnaryOp::Sqrt => "sqrt(a)",
+                UnaryOp::Rsqrt => "1.0 / sqrt(a)",
+                UnaryOp::Recip => "1.0 / a",
+                UnaryOp::Square => "a * a",
+                UnaryOp::Silu => "a / (1.0 + exp(-a))",
+                UnaryOp::Gelu => "0.5 * a * (1.0 + erf_approx(a * 0.7071067811865476))",
+            },
+            Elementwise::Binary(op) => match op {
+                BinaryOp::Add => "a + b",
+                BinaryOp::Sub => "a - b",
+                BinaryOp::Mul => "a * b",
+                BinaryOp::Div => "a / b",
+                BinaryOp::Max => "max(a, b)",
+                BinaryOp::Min => "min(a, b)",
+                BinaryOp::Eq => "select(0.0, 1.0, a == b)",
+            },
+            Elementwise::Select => "select(c, b, a != 0.0)",
+            Elementwise::ToF32 => "f32(a)",
+            Elementwise::ToU32 => "u32(max(a, 0.0))",
+        }
+    }
+
+    fn output_is_u32(self) -> bool {
+        matches!(self, Elementwise::ToU32)
+    }
+}
+
+/// How a copy kernel uses its index operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CopyIndex {
+    None,
+    /// `idx[k]` (u32) selects the source position along the middle axis.
+    Gather,
+    /// `idx[0]` (an f32 position) selects the destination row (KV-cache append).
+    Position,
+}
+
+/// Row kernels (one workgroup per row of the last axis).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RowOp {
+    Softmax,
+    RmsNorm,
+    Argmax,
+}
+
+/// One shader variant. Everything that changes the source is here; shapes are not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    Elementwise(Elementwise),
+    Copy(CopyIndex),
+    Reduce(ReduceOp),
+    Row(RowOp),
+    /// `y = W x`, W read in its stored format (`Float { F32 }` also covers an f32 value);
+    /// `indexed`: W is one slice of a stacked weight chosen by a u32 on the GPU. With a
+    /// packed format this is the fused dequant + matvec (kernel kind QMatVec).
+    MatVec {
+        format: WeightFormat,
+        indexed: bool,
+    },
+    Dequant {
+        format: WeightFormat,
+        indexed: bool,
+    },
+    Rope,
+    ConvStep,
+    Attention,
+}
+
+/// One storage binding of a kernel (binding 0 is always the params uniform).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Binding {
+    pub name: &'static str,
+    pub elem: &'static str,
+    pub writable: bool,
+}
+
+const fn read(name: &'static str) -> Binding {
+    Binding {
+        name,
+        elem: "u32",
+        writable: false,
+    }
+}
+
+const fn write(name: &'static str) -> Binding {
+    Binding {
+        name,
+        elem: "u32",
+        writable: true,
+    }
+}
+
+/// Whether a weight format has separate scale and bias tensors.
+pub fn weight_parts(format: WeightFormat) -> (bool, bool) {
+    match format {
+        WeightFormat::Affine { .. } => (true, true),
+        WeightFormat::Mxfp4 { .. } => (true, false),
+        WeightFormat::Float { .. } => (false, false),
+    }
+}
+
+/// Why a weight format cannot be read by the templates, if it cannot.
+pub fn check_format(format: WeightFormat) -> Result<(), String> {
+    match format {
+        WeightFormat::Affine {
+            bits,
+            group_size,
+            scale_dtype,
+        } => {
+            if !matches!(bits, 2 | 4 | 8) {
+                return Err(format!("affine {bits}-bit codes (2, 4 or 8 are supported)"));
+            }
+            if group_size == 0 || group_size % (32 / bits as u32) != 0 {
+                return Err(format!(
+                    "group size {group_size} is not a multiple of the {} codes in a word",
+                    32 / bits
+                ));
+            }
+            if !scale_dtype.is_float() {
+                return Err(format!("affine scales in {scale_dtype}"));
+            }
+            Ok(())
+        }
+        WeightFormat::Mxfp4 { group_size } if group_size == 0 || group_size % 8 != 0 => Err(
+            format!("mxfp4 group size {group_size} is not a multiple of 8"),
+        ),
+        WeightFormat::Mxfp4 { .. } => Ok(()),
+        WeightFormat::Float { dtype } if dtype.is_float() => Ok(()),
+        WeightFormat::Float { dtype } => Err(format!("float weights stored as {dtype}")),
+    }
+}
+
+/// WGSL expression reading element `idx` of a float array in `dtype` stored in `buf:
+/// array<u32>`: 16-bit floats are unpacked from their word (no SHADER_F16 needed).
+pub fn float_load(dtype: DType, buf: &str, idx: &str) -> String {
+    match dtype {
+        DType::F16 => format!("unpack2x16float({buf}[({idx}) >> 1u])[({idx}) & 1u]"),
+        DType::BF16 => format!(
+            "bitcast<f32>((({buf}[({idx}) >> 1u] >> ((({idx}) & 1u) * 16u)) & 0xffffu) << 16u)"
+        ),
+        _ => format!("bitcast<f32>({buf}[{idx}])"),
+    }
+}
+
+impl Shader {
+    /// A short name for labels, dumps and profiles.
+    pub fn label(&self) -> String {
+        match self {
+            Shader::Elementwise(e) => match e {
+                Elementwise::Unary(op) => format!("{op:?}").to_lowercase(),
+                Elementwise::Binary(op) => format!("{op:?}").to_lowercase(),
+                Elementwise::Select => "select".into(),
+                Elementwise::ToF32 => "to_f32".into(),
+                Elementwise::ToU32 => "to_u32".into(),
+            },
+            Shader::Copy(CopyIndex::None) => "copy".into(),
+            Shader::Copy(CopyIndex::Gather) => "gather".into(),
+            Shader::Copy(CopyIndex::Position) => "cache_append".into(),
+            Shader::Reduce(op) => format!("reduce_{op:?}").to_lowercase(),
+            Shader::Row(op) => format!("{op:?}").to_lowercase(),
+            Shader::MatVec { format, indexed } => {
+                format!(
+                    "matvec_{}{}",
+                    format.tag(),
+                    if *indexed { "_idx" } else { "" }
+                )
+            }
+            Shader::Dequant { format, indexed } => {
+                format!(
+                    "dequant_{}{}",
+                    format.tag(),
+                    if *indexed { "_idx" } else { "" }
+                )
+            }
+            Shader::Rope => "rope".into(),
+            Shader::ConvStep => "conv_step".into(),
+            Shader::Attention => "attention".into(),
+        }
+    }
+
+    /// The storage bindings, in binding order from 1.
+    pub fn bindings(&self) -> Vec<Binding> {
+        const INPUTS: [&str; 3] = ["in0", "in1", "in2"];
+        match self {
+            Shader::Elementwise(e) => {
+                let mut b: Vec<Binding> = INPUTS[..e.arity()].iter().map(|n| read(n)).collect();
+                b.push(write("dst"));
+                b
+            }
+            Shader::Copy(CopyIndex::None) => vec![read("src_buf"), write("dst_buf")],
+            Shader::Copy(_) => vec![read("src_buf"), read("idx"), write("dst_buf")],
+            Shader::Reduce(_) => vec![read("src"), write("dst")],
+            Shader::Row(RowOp::RmsNorm) => vec![read("src"), read("gamma"), write("dst")],
+            Shader::Row(_) => vec![read("src"), write("dst")],
+            Shader::MatVec { format, indexed } => {
+                let mut b = weight_bindings(*format, *indexed);
+                b.extend([read("x"), write("y")]);
+                b
+            }
+            Shader::Dequant { format, indexed } => {
+                let mut b = weight_bindings(*format, *indexed);
+                b.push(write("dst"));
+                b
+            }
+            Shader::Rope => vec![read("src"), read("pos"), read("inv_freq"), write("dst")],
+            Shader::ConvStep => vec![read("window"), read("weight"), read("bias"), write("dst")],
+            Shader::Attention => vec![
+                read("q"),
+                read("pos"),
+                read("k_cache"),
+                read("v_cache"),
+                Binding {
+                    name: "scores",
+                    elem: "f32",
+                    writable: true,
+                },
+                write("dst"),
+            ],
+        }
+    }
+
+    /// The complete WGSL module (entry point `main`).
+    pub fn wgsl(&self) -> String {
+        let bindings = binding_decls(&self.bindings());
+        let body = match self {
+            Shader::Elementwise(e) => elementwise(*e, &bindings),
+            Shader::Copy(index) => {
+                let snippet = match index {
+                    CopyIndex::None => "",
+                    CopyIndex::Gather => {
+                        "    let ix = idx[k];\n    if (ix >= p(9u)) {\n        return;\n    }\n    src = p(3u) + o * p(4u) + ix * p(5u) + i;"
+                    }
+                    CopyIndex::Position => {
+                        "    let ps = u32(max(bitcast<f32>(idx[0]), 0.0));\n    if (ps >= p(9u)) {\n        return;\n    }\n    dst = dst + ps * p(10u);"
+                    }
+                };
+                fill(COPY, &[("BINDINGS", &bindings), ("INDEX", snippet)])
+            }
+            Shader::Reduce(op) => {
+                let (init, combine, finish) = match op {
+                    ReduceOp::Sum => ("0.0", "acc + v", "acc"),
+                    ReduceOp::Mean => ("0.0", "acc + v", "acc / f32(n)"),
+                    ReduceOp::Max => ("neg_inf()", "max(acc, v)", "acc"),
+                };
+                fill(
+                    REDUCE_AXIS,
+                    &[
+                        ("BINDINGS", &bindings),
+                        ("INIT", init),
+                        ("COMBINE", combine),
+                        ("FINISH", finish),
+                    ],
+                )
+            }
+            Shader::Row(op) => {
+                let body = match op {
+                    RowOp::Softmax => ROW_SOFTMAX,
+                    RowOp::RmsNorm => ROW_RMS_NORM,
+                    RowOp::Argmax => ROW_ARGMAX,
+                };
+                format!(
+                    "{REDUCE_WG}\n{}",
+                    fill(ROW, &[("BINDINGS", &bindings), ("BODY", body)])
+                )
+            }
+            Shader::MatVec { format, indexed } => format!(
+                "{REDUCE_WG}\n{}",
+                weight_template(MATVEC, *format, *indexed, &bindings)
+            ),
+            Shader::Dequant { format, indexed } => {
+                weight_template(DEQUANT, *format, *indexed, &bindings)
+            }
+            Shader::Rope => fill(ROPE, &[("BINDINGS", &bindings)]),
+            Shader::ConvStep => fill(CONV_STEP, &[("BINDINGS", &bindings)]),
+            Shader::Attention => format!(
+                "{REDUCE_WG}\n{}",
+                fill(ATTENTION, &[("BINDINGS", &bindings)])
+            ),
+        };
+        format!("{COMMON}\n{body}")
+    }
+}
+
+/// An f32 activation used as a matvec weight is read like a stored f32 weight.
+pub const F32_FORMAT: WeightFormat = WeightFormat::Float { dtype: DType::F32 };
+
+fn weight_bindings(format: WeightFormat, indexed: bool) -> Vec<Binding> {
+    let (scales, biases) = weight_parts(format);
+    let mut b = vec![read("w_packed")];
+    if scales {
+        b.push(read("w_scales"));
+    }
+    if biases {
+        b.push(read("w_biases"));
+    }
+    if indexed {
+        b.push(read("idx"));
+    }
+    b
+}
+
+fn binding_decls(bindings: &[Binding]) -> String {
+    bindings
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let access = if b.writable { "read_write" } else { "read" };
+            format!(
+                "@group(0) @binding({}) var<storage, {access}> {}: array<{}>;\n",
+                i + 1,
+                b.name,
+                b.elem
+            )
+        })
+        .collect()
+}
+
+fn elementwise(e: Elementwise, bindings: &str) -> String {
+    let names = ["a", "b", "c"];
+    let loads: String = (0..e.arity())
+        .map(|k| {
+            let at = format!("in{k}[offset_of(at, {k}u)]");
+            let value = match e.input_dtype() {
+                DType::U32 => at,
+                _ => format!("bitcast<f32>({at})"),
+            };
+            format!("    let {} = {value};\n", names[k])
+        })
+        .collect();
+    let store = if e.output_is_u32() {
+        e.expr().to_string()
+    } else {
+        format!("bitcast<u32>({})", e.expr())
+    };
+    let helpers = if matches!(e, Elementwise::Unary(UnaryOp::Gelu)) {
+        ERF
+    } else {
+        ""
+    };
+    fill(
+        ELEMENTWISE,
+        &[
+            ("BINDINGS", bindings),
+            ("HELPERS", helpers),
+            ("LOADS", loads.trim_end()),
+            ("STORE", &store),
+        ],
+    )
+}
+
+/// Matvec and dequant: the template with the weight-format snippet and row base filled in.
+fn weight_template(template: &str, format: WeightFormat, indexed: bool, bindings: &str) -> String {
+    let snippet = match format {
+        WeightFormat::Affine {
+            bits,
+            group_size,
+            scale_dtype,
+        } => fill(
+            W_AFFINE,
+            &[
+                ("BITS", &bits.to_string()),
+                ("GROUP", &group_size.to_string()),
+                ("SCALE_AT_I", &float_load(scale_dtype, "w_scales", "i")),
+                ("BIAS_AT_I", &float_load(scale_dtype, "w_biases", "i")),
+            ],
+        ),
+        WeightFormat::Mxfp4 { group_size } => fill(W_MXFP4, &[("GROUP", &group_size.to_string())]),
+        WeightFormat::Float { dtype } => fill(
+            W_FLOAT,
+            &[("ELEM_AT_I", &float_load(dtype, "w_packed", "i"))],
+        ),
+    };
+    // Dequant kernels have no `x`: drop the snippet's matvec-only tail.
+    let snippet = match (template == DEQUANT, snippet.find(MATVEC_ONLY)) {
+        (true, Some(at)) => snippet[..at].to_string(),
+        _ => snippet,
+    };
+    let row_base = if indexed {
+        "min(idx[0], p(6u) - 1u) * p(5u)"
+    } else {
+        "0u"
+    };
+    fill(
+        template,
+        &[
+            ("BINDINGS", bindings),
+            ("WEIGHT", &snippet),
+            ("ROW_BASE", row_base),
+        ],
+    )
+}
+
+/// Replaces every `{{KEY}}` hole. Templates and keys are ours, so a hole left open is a bug
+/// that the shader tests catch (naga rejects the `{{`).
+fn fill(template: &str, holes: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (key, value) in holes {
+        out = out.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    out
+}
+
+/// Every shader variant the backend can emit for the formats in `formats` (all
+/// unary/binary ops, copies, reductions, row ops, and matvec/dequant per format).
+pub fn all_variants(formats: &[WeightFormat]) -> Vec<Shader> {
+    use BinaryOp as B;
+    use UnaryOp as U;
+    let mut v: Vec<Shader> = [
+        U::Neg,
+        U::Exp,
+        U::Sqrt,
+        U::Rsqrt,
+        U::Recip,
+        U::Square,
+        U::Silu,
+        U::Gelu,
+    ]
+    .into_iter()
+    .map(|op| Shader::Elementwise(Elementwise::Unary(op)))
+    .collect();
+    v.extend(
+        [B::Add, B::Sub, B::Mul, B::Div, B::Max, B::Min, B::Eq]
+            .into_iter()
+            .map(|op| Shader::Elementwise(Elementwise::Binary(op))),
+    );
+    v.extend(
+        [Elementwise::Select, Elementwise::ToF32, Elementwise::ToU32].map(Shader::Elementwise),
+    );
+    v.extend([CopyIndex::None, CopyIndex::Gather, CopyIndex::Position].map(Shader::Copy));
+    v.extend([ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max].map(Shader::Reduce));
+    v.extend([RowOp::Softmax, RowOp::RmsNorm, RowOp::Argmax].map(Shader::Row));
+    v.extend([Shader::Rope, Shader::ConvStep, Shader::Attention]);
+    for &format in formats.iter().chain(&[F32_FORMAT]) {
+        for indexed in [false, true] {
+            v.push(Shader::MatVec { format, indexed });
+            v.push(Shader::Dequant { format, indexed });
+        }
+    }
+    v.dedup();
+    v
+}
+
+/// The weight formats the templates are tested with: affine 2/4/8-bit with f16/bf16/f32
+/// scales, MXFP4, and f16/bf16/f32 floats.
+pub fn test_formats() -> Vec<WeightFormat> {
+    let mut f = vec![];
+    for bits in [2u8, 4, 8] {
+        for scale_dtype in [DType::F16, DType::BF16, DType::F32] {
+            f.push(WeightFormat::Affine {
+                bits,
+                group_size: 32,
+                scale_dtype,
+            });
+        }
+    }
+    f.push(WeightFormat::Affine {
+        bits: 4,
+        group_size: 64,
+        scale_dtype: DType::F16,
+    });
+    f.push(WeightFormat::Mxfp4 { group_size: 32 });
+    for dtype in [DType::F16, DType::BF16, DType::F32] {
+        f.push(WeightFormat::Float { dtype });
+    }
+    f
+}
