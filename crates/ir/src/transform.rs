@@ -250,19 +250,13 @@ impl Graph {
                 after.push(inst);
             }
         }
-        let at = first + before.len();
         let tail = self.insts.split_off(first);
         self.insts.extend(before);
         self.insts.extend(inside);
         self.insts.extend(after);
         self.insts.extend(tail);
         self.refresh_defs();
-        let compact = self.compacted();
-        *self = compact;
-        // Compaction renumbers groups but keeps instruction order.
-        self.insts[at]
-            .group
-            .ok_or_else(|| "fused group vanished".to_string())
+        Ok(group)
     }
 
     /// For each instruction in `first..=last`, the instructions in the span it depends on

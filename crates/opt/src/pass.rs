@@ -59,7 +59,8 @@ pub fn run_passes(graph: &Graph, passes: &[&dyn Pass]) -> Result<(Graph, Vec<Pas
             kernels_before: g.kernel_ranges().len(),
             ..Default::default()
         };
-        let next = pass.run(&g, &mut log);
+        // Passes may leave orphaned groups and values behind: compact to canonical ids.
+        let next = pass.run(&g, &mut log).compacted();
         next.validate().map_err(|source| OptError::Invalid {
             pass: pass.name().to_string(),
             source,

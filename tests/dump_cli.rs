@@ -1,0 +1,92 @@
+//! `zaya-graph dump` from the outside.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+fn dump(args: &[&str]) -> (bool, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_zaya-graph"))
+        .arg("dump")
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+#[test]
+fn full_model_plan_is_byte_identical_across_runs_and_meets_the_summary_targets() {
+    let (ok, a, _) = dump(&["--strategy", "all"]);
+    assert!(ok);
+    let (_, b, _) = dump(&["--strategy", "all"]);
+    assert_eq!(a, b);
+    assert!(
+        a.contains("dispatches=243"),
+        "{}",
+        a.lines().last().unwrap_or("")
+    );
+    let (ok, table, _) = dump(&["--summary"]);
+    assert!(ok);
+    assert!(
+        table.lines().any(|l| l.starts_with("| all | 243 |")),
+        "{table}"
+    );
+    assert!(
+        table.lines().any(|l| l.starts_with("| none | 4648 |")),
+        "{table}"
+    );
+}
+
+#[test]
+fn formats_stages_layers_and_diffs() {
+    let model = tiny_a().join("bundle_mxfp4");
+    let m = model.to_str().unwrap();
+    let (ok, text, _) = dump(&["--model", m, "--stage", "graph", "--strategy", "all"]);
+    assert!(ok && text.contains("kernel k") && text.contains(" cca {"));
+    let (ok, dot, _) = dump(&["--model", m, "--stage", "graph", "--format", "dot"]);
+    assert!(ok && dot.starts_with("digraph"));
+    let (ok, json, _) = dump(&["--model", m, "--format", "json"]);
+    assert!(ok);
+    let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(plan["totals"]["dispatches"], 26);
+    let (ok, layer, _) = dump(&[
+        "--model",
+        m,
+        "--stage",
+        "graph",
+        "--layer",
+        "3",
+        "--strategy",
+        "none",
+    ]);
+    assert!(
+        ok && layer.contains("l3.router_choice") && !layer.contains("l5."),
+        "{layer}"
+    );
+    let (ok, diff, _) = dump(&["--model", m, "--stage", "graph", "--diff", "dequant", "all"]);
+    assert!(
+        ok && diff.starts_with("--- dequant") && diff.contains("+  kernel"),
+        "{diff}"
+    );
+    let (ok, _, log) = dump(&["--model", m, "--passes", "dequant,siblings", "--log"]);
+    assert!(
+        ok && log.contains("pass siblings:") && log.contains("merged"),
+        "{log}"
+    );
+}
+
+#[test]
+fn bad_arguments_fail_clearly() {
+    let (ok, _, err) = dump(&["--strategy", "warp"]);
+    assert!(
+        !ok && err.contains("unknown strategy component `warp`"),
+        "{err}"
+    );
+    let (ok, _, err) = dump(&["--layer", "99", "--stage", "graph"]);
+    assert!(!ok && err.contains("--layer 99"), "{err}");
+    let (ok, _, err) = dump(&["--config", "/nonexistent/config.json"]);
+    assert!(!ok && err.contains("/nonexistent/config.json"), "{err}");
+}
