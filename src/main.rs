@@ -21,6 +21,8 @@ enum Command {
     Verify(cmd::verify::VerifyArgs),
     /// Run token ids through the engine; write logits and router choices (safetensors).
     Eval(cmd::eval::EvalArgs),
+    /// Show the decode graph or a strategy's execution plan (text, DOT, JSON; summary; diff).
+    Dump(cmd::dump::DumpArgs),
     /// Answer one prompt, streaming the text to stdout (no --model: a tiny random demo model).
     Run(cmd::run::RunArgs),
     /// Multi-turn chat from stdin, one message per line (/reset, /exit).
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify(args) => cmd::verify::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Dump(args) => cmd::dump::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Chat(args) => cmd::chat::run(args),
         Command::Smoke(args) => cmd::smoke::run(args),
