@@ -177,3 +177,42 @@ fn unknown_names_are_reported_with_the_known_ones() {
         "{err}"
     );
 }
+
+#[test]
+fn scope_fusion_turns_each_marked_scope_into_one_kernel() {
+    // Two "attention blocks" marked as scopes, sharing nothing: each becomes one kernel.
+    let mut g = Graph::new("scopes");
+    let x = g.add_input(TensorType::f32([8u64]), "x");
+    let mut outs = vec![];
+    for n in 0..2 {
+        g.set_scope(Some(&format!("l{n}.cca")));
+        let a = g
+            .push1(
+                Op::Unary {
+                    op: UnaryOp::Square,
+                },
+                &[x],
+            )
+            .unwrap();
+        let s = g
+            .push1(
+                Op::Reduce {
+                    op: ReduceOp::Sum,
+                    axis: 0,
+                },
+                &[a],
+            )
+            .unwrap();
+        let r = g.push1(Op::Unary { op: UnaryOp::Rsqrt }, &[s]).unwrap();
+        let y = g.push1(Op::Binary { op: BinaryOp::Mul }, &[x, r]).unwrap();
+        g.set_scope(None);
+        outs.push(g.push1(Op::Softmax, &[y]).unwrap());
+    }
+    g.add_output("a", outs[0]);
+    g.add_output("b", outs[1]);
+    let (after, logs) = run_passes(&g, &[pass_by_name("cca").unwrap()]).unwrap();
+    snapshot("cca.before.txt", &g.to_string());
+    snapshot("cca.after.txt", &after.to_string());
+    assert_eq!(logs[0].rewrites.len(), 2);
+    assert_eq!(after.kernel_ranges().len(), 4);
+}
