@@ -8,6 +8,8 @@
 //! needs none of them, and [`DeviceFeatures`] records what is on.
 
 use crate::error::{GpuError, Result};
+use crate::wgsl::Shader;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Which adapter to use. `name`: case-insensitive substring of the adapter name.
@@ -54,6 +56,9 @@ pub struct GpuContext {
     lost: Arc<Mutex<Option<String>>>,
     /// Errors outside any error scope (wgpu's default handler would panic on them).
     uncaptured: Arc<Mutex<Vec<String>>>,
+    /// Pipelines by shader variant, shared by every program on this device (a variant's
+    /// source never depends on the graph, so compiling it once is enough).
+    pipelines: Mutex<HashMap<Shader, wgpu::ComputePipeline>>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -206,6 +211,7 @@ impl GpuContext {
             summary,
             lost,
             uncaptured,
+            pipelines: Mutex::new(HashMap::new()),
         })
     }
 
@@ -247,6 +253,43 @@ impl GpuContext {
         }
         self.check_health()?;
         Ok(out)
+    }
+
+    /// The compute pipeline of `shader`, compiled on first use.
+    pub fn pipeline(&self, shader: Shader) -> Result<wgpu::ComputePipeline> {
+        if let Some(p) = self
+            .pipelines
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&shader).cloned())
+        {
+            return Ok(p);
+        }
+        let label = shader.label();
+        let device = &self.device;
+        let pipeline = self
+            .scoped(|| {
+                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(&label),
+                    source: wgpu::ShaderSource::Wgsl(shader.wgsl().into()),
+                });
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&label),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            })
+            .map_err(|e| GpuError::Shader {
+                kernel: label.clone(),
+                message: e.to_string(),
+            })?;
+        if let Ok(mut m) = self.pipelines.lock() {
+            m.insert(shader, pipeline.clone());
+        }
+        Ok(pipeline)
     }
 
     /// Blocks until the queue is idle.

@@ -20,7 +20,7 @@ pub mod wgsl;
 pub use context::{AdapterChoice, AdapterSummary, DeviceFeatures, GpuContext, list_adapters};
 pub use error::GpuError;
 pub use plan::{Kernel, KernelKind, Plan};
-pub use program::GpuProgram;
+pub use program::{GpuProgram, ProgramOptions};
 pub use session::{GpuSession, Input, Tensor};
 pub use weights::{WeightData, bind_bundle};
 

@@ -15,6 +15,13 @@ use zaya_ir::{Graph, WeightFormat};
 /// One weight window's buffers: packed, scales, biases (absent parts are `None`).
 pub(crate) type WindowBuffers = [Option<wgpu::Buffer>; 3];
 
+/// Choices for building a program.
+#[derive(Clone, Debug, Default)]
+pub struct ProgramOptions {
+    /// Cap on the bytes of one weight window (below the device's binding limit).
+    pub max_window_bytes: Option<u64>,
+}
+
 pub struct GpuProgram {
     pub(crate) ctx: Arc<GpuContext>,
     graph: Graph,
@@ -43,6 +50,17 @@ impl GpuProgram {
         graph: Graph,
         weights: &[WeightData<'_>],
     ) -> Result<Arc<GpuProgram>> {
+        Self::with_options(ctx, graph, weights, &ProgramOptions::default())
+    }
+
+    /// [`Self::new`] with options (e.g. smaller weight windows, to test windowing on small
+    /// models).
+    pub fn with_options(
+        ctx: Arc<GpuContext>,
+        graph: Graph,
+        weights: &[WeightData<'_>],
+        options: &ProgramOptions,
+    ) -> Result<Arc<GpuProgram>> {
         graph.validate()?;
         if weights.len() != graph.weights.len() {
             return Err(GpuError::WeightCount {
@@ -50,7 +68,10 @@ impl GpuProgram {
                 found: weights.len(),
             });
         }
-        let max_bytes = max_window_bytes(&ctx.limits());
+        let device_max = max_window_bytes(&ctx.limits());
+        let max_bytes = options
+            .max_window_bytes
+            .map_or(device_max, |m| m.min(device_max));
         let mut formats = Vec::with_capacity(weights.len());
         let mut windows = Vec::with_capacity(weights.len());
         let mut buffers = Vec::with_capacity(weights.len());
@@ -80,34 +101,10 @@ impl GpuProgram {
             weight_bytes,
         };
         for shader in program.plan(1)?.shaders() {
-            let pipeline = program.build_pipeline(shader)?;
+            let pipeline = program.ctx.pipeline(shader)?;
             program.pipelines.insert(shader, pipeline);
         }
         Ok(Arc::new(program))
-    }
-
-    fn build_pipeline(&self, shader: Shader) -> Result<wgpu::ComputePipeline> {
-        let label = shader.label();
-        let device = &self.ctx.device;
-        self.ctx
-            .scoped(|| {
-                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(&label),
-                    source: wgpu::ShaderSource::Wgsl(shader.wgsl().into()),
-                });
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(&label),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some("main"),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-            })
-            .map_err(|e| GpuError::Shader {
-                kernel: label.clone(),
-                message: e.to_string(),
-            })
     }
 
     /// Lowers the graph for a session of capacity `ctx`.

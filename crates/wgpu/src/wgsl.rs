@@ -175,8 +175,8 @@ pub fn check_format(format: WeightFormat) -> Result<(), String> {
             group_size,
             scale_dtype,
         } => {
-            if !matches!(bits, 2 | 4 | 8) {
-                return Err(format!("affine {bits}-bit codes (2, 4 or 8 are supported)"));
+            if !matches!(bits, 4 | 8) {
+                return Err(format!("affine {bits}-bit codes (4 or 8 are supported)"));
             }
             if group_size == 0 || group_size % (32 / bits as u32) != 0 {
                 return Err(format!(
@@ -508,11 +508,11 @@ pub fn all_variants(formats: &[WeightFormat]) -> Vec<Shader> {
     v
 }
 
-/// The weight formats the templates are tested with: affine 2/4/8-bit with f16/bf16/f32
+/// The weight formats the templates are tested with: affine 4/8-bit with f16/bf16/f32
 /// scales, MXFP4, and f16/bf16/f32 floats.
 pub fn test_formats() -> Vec<WeightFormat> {
     let mut f = vec![];
-    for bits in [2u8, 4, 8] {
+    for bits in [4u8, 8] {
         for scale_dtype in [DType::F16, DType::BF16, DType::F32] {
             f.push(WeightFormat::Affine {
                 bits,
