@@ -62,10 +62,16 @@ impl EngineOptions {
         if self.context == 0 {
             return Err(EngineError::ZeroContext);
         }
-        match self.strategy.as_deref() {
-            None | Some(STRATEGY_NONE) => Ok(()),
-            Some(other) => Err(EngineError::UnknownStrategy(other.to_string())),
-        }
+        check_strategy(self.strategy.as_deref())
+    }
+}
+
+/// Accepts no strategy or [`STRATEGY_NONE`]; callers check this before loading anything so a
+/// typo in `--strategy` fails fast.
+pub fn check_strategy(strategy: Option<&str>) -> Result<(), EngineError> {
+    match strategy {
+        None | Some(STRATEGY_NONE) => Ok(()),
+        Some(other) => Err(EngineError::UnknownStrategy(other.to_string())),
     }
 }
 
@@ -179,24 +185,19 @@ impl<'b> CpuEngine<'b> {
         })
     }
 
-    /// Runs one token through the graph. Ids are checked here so a bad id is reported as such
-    /// rather than as an out-of-range gather deep in the embedding.
-    fn step(&mut self, token: u32) -> Result<(), EngineError> {
-        if token as usize >= self.vocab {
+    fn forward_tokens(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+        if tokens.is_empty() {
+            return Err(EngineError::NoTokens);
+        }
+        // All ids are checked before any is fed, so a bad id leaves the state untouched.
+        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= self.vocab) {
             return Err(EngineError::TokenOutOfRange {
                 token,
                 vocab: self.vocab,
             });
         }
-        Ok(self.session.step(&[Input::U32(&[token])])?)
-    }
-
-    fn forward_tokens(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
-        if tokens.is_empty() {
-            return Err(EngineError::NoTokens);
-        }
         for &token in tokens {
-            self.step(token)?;
+            self.session.step(&[Input::U32(&[token])])?;
         }
         let logits = self
             .session

@@ -172,6 +172,7 @@ impl LoadProgress {
 /// Resolves `--model` (or the demo), loads tokenizer and template, opens the bundle and checks
 /// that they fit together. `command` is the subcommand, for the demo notice.
 pub fn open_model(args: &ModelArgs, command: &str) -> anyhow::Result<(LoadedModel, LoadProgress)> {
+    engine::check_strategy(args.strategy.as_deref())?;
     let (dir, is_demo) = match &args.model {
         Some(dir) => (dir.clone(), false),
         None => (demo_dir(command)?, true),
