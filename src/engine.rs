@@ -177,6 +177,9 @@ impl<'b> CpuEngine<'b> {
         on_stage(LoadStage::BindWeights);
         let weights = bind_bundle(bundle, &graph)?;
         on_stage(LoadStage::AllocateSession);
+        // `Program::session` takes `&Arc<Self>`; the program is not Send (its weights borrow
+        // the bundle), which is fine: an engine lives on one thread.
+        #[allow(clippy::arc_with_non_send_sync)]
         let program = Arc::new(Program::new(graph, weights)?);
         let session = program.session(options.context)?;
         Ok(Self {
