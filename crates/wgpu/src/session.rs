@@ -187,7 +187,9 @@ impl GpuSession {
         self.plan.dispatches_per_step()
     }
 
-    /// Wall time of the last step, from writing its inputs to its read-back.
+    /// Wall time of the last step: from checking its inputs to the end of its read-back when
+    /// something was read back (so GPU execution is included), else to its submission (the
+    /// GPU then runs asynchronously; the next read-back waits for it).
     pub fn last_step_time(&self) -> Option<Duration> {
         self.last_step
     }
