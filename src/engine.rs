@@ -30,7 +30,7 @@ impl std::fmt::Display for BackendKind {
     }
 }
 
-/// The optimization strategy that is always available: the graph exactly as built.
+/// The strategy used when none is given: the graph exactly as built.
 pub const STRATEGY_NONE: &str = "none";
 
 /// How to build an engine.
@@ -41,8 +41,8 @@ pub struct EngineOptions {
     pub skip: SkipMode,
     /// Session capacity in tokens: the prompt plus everything generated must fit.
     pub context: usize,
-    /// Graph optimization strategy (`--strategy`). Accepted now so scripts keep working when
-    /// the optimizer lands; until then only [`STRATEGY_NONE`] (or no strategy) is valid.
+    /// Fusion strategy (`--strategy`: `none`, `dequant`, `dequant+epilogue`, `cca`, `all`, or
+    /// a `+`-composition); `None` means [`STRATEGY_NONE`].
     pub strategy: Option<String>,
 }
 
@@ -62,26 +62,20 @@ impl EngineOptions {
         if self.context == 0 {
             return Err(EngineError::ZeroContext);
         }
-        check_strategy(self.strategy.as_deref())
+        check_strategy(self.strategy.as_deref()).map(|_| ())
     }
 }
 
-/// Accepts no strategy or [`STRATEGY_NONE`]; callers check this before loading anything so a
-/// typo in `--strategy` fails fast.
-pub fn check_strategy(strategy: Option<&str>) -> Result<(), EngineError> {
-    match strategy {
-        None | Some(STRATEGY_NONE) => Ok(()),
-        Some(other) => Err(EngineError::UnknownStrategy(other.to_string())),
-    }
+/// Resolves `--strategy` (callers check it before loading anything, so a typo fails fast).
+pub fn check_strategy(strategy: Option<&str>) -> Result<zaya_opt::Strategy, EngineError> {
+    zaya_opt::Strategy::parse(strategy.unwrap_or(STRATEGY_NONE)).map_err(EngineError::Strategy)
 }
 
 /// Everything that can go wrong between an opened bundle and the first logits.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error(
-        "--strategy {0}: unknown optimization strategy (only `{STRATEGY_NONE}` is available until the graph optimizer lands)"
-    )]
-    UnknownStrategy(String),
+    #[error("--strategy: {0}")]
+    Strategy(zaya_opt::OptError),
 
     #[error("the context must hold at least 1 token (--context)")]
     ZeroContext,
@@ -173,7 +167,9 @@ impl<'b> CpuEngine<'b> {
         options.validate()?;
         let config = &bundle.config;
         on_stage(LoadStage::BuildGraph);
+        let strategy = check_strategy(options.strategy.as_deref())?;
         let graph = build_decode_graph_with(config, bundle, GraphOptions { skip: options.skip })?;
+        let (graph, _) = strategy.apply(&graph).map_err(EngineError::Strategy)?;
         on_stage(LoadStage::BindWeights);
         let weights = bind_bundle(bundle, &graph)?;
         on_stage(LoadStage::AllocateSession);

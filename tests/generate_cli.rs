@@ -381,7 +381,10 @@ fn tokenizer_larger_than_the_model_vocab_is_rejected() {
 #[test]
 fn unknown_strategy_and_bad_flags_are_rejected() {
     let error = fails(&["run", "--strategy", "fastest", "Hi"], "");
-    assert!(error.contains("--strategy fastest"), "{error}");
+    assert!(
+        error.contains("--strategy") && error.contains("`fastest`"),
+        "{error}"
+    );
     let error = fails(&["run", "--max-tokens", "0", "Hi"], "");
     assert!(error.contains("--max-tokens"), "{error}");
     let error = fails(&["run", "--temperature=-1", "Hi"], "");
@@ -439,11 +442,25 @@ fn cpu_engine_checks_ids_before_feeding_and_resets() {
     assert_eq!(engine.position(), 0);
     assert_eq!(engine.forward(&[2, 105, 300]).unwrap(), logits);
 
+    // A fused strategy computes the same logits.
     let mut options = EngineOptions::cpu(16);
+    options.strategy = Some("all".into());
+    let mut fused = CpuEngine::new(&bundle, &options, &mut |_| {}).unwrap();
+    let fused_logits = fused.forward(&[2, 105, 300]).unwrap();
+    let worst = fused_logits
+        .iter()
+        .zip(&logits)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(worst <= 1e-5, "{worst}");
+
     options.strategy = Some("fastest".into());
     let error = CpuEngine::new(&bundle, &options, &mut |_| {})
         .err()
         .unwrap()
         .to_string();
-    assert!(error.contains("--strategy fastest"), "{error}");
+    assert!(
+        error.contains("--strategy") && error.contains("`fastest`"),
+        "{error}"
+    );
 }

@@ -201,9 +201,15 @@ impl<'a> Builder<'a> {
         let r = self.name(r, "final.residual".into());
         let x = self.rms_norm(r, "model.final_norm.weight", h, c.norm_eps)?;
         let x = self.name(x, "final_norm_out".into());
-        // Tied lm_head: logits = dequant(embed) . x; greedy decoding reads the argmax.
+        // logits = lm_head . x, with lm_head the embedding when tied (ZAYA); greedy decoding
+        // reads the argmax.
         self.g.set_scope(Some("head"));
-        let logits = self.linear(names::EMBED, c.vocab_size, h, x)?;
+        let head = if c.tie_word_embeddings {
+            names::EMBED
+        } else {
+            names::LM_HEAD
+        };
+        let logits = self.linear(head, c.vocab_size, h, x)?;
         let logits = self.name(logits, LOGITS.into());
         self.g.add_output(LOGITS, logits);
         let next = self.g.push1(Op::Argmax, &[logits])?;
