@@ -255,10 +255,7 @@ impl<'a> Lowering<'a> {
                 self.plan.value_buffer[inst.inputs[0].index()];
             return Ok(());
         }
-        let out = match inst.outputs.first() {
-            Some(&o) => Some((o, self.new_buffer(o))),
-            None => None,
-        };
+        let out = inst.outputs.first().map(|&o| (o, self.new_buffer(o)));
         let op = &inst.op;
         let ins = &inst.inputs;
         let out_res = out.map(|(_, b)| Res::Value(b));

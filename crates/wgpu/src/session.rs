@@ -103,6 +103,15 @@ impl GpuSession {
                 });
             }
         }
+        if let Some(&words) = plan.buffers.iter().max()
+            && words * 4 > limit
+        {
+            return Err(GpuError::BufferTooLarge {
+                what: "an activation value".into(),
+                bytes: words * 4,
+                limit,
+            });
+        }
         let max_dim = ctx.limits().max_compute_workgroups_per_dimension;
         let session = ctx.scoped(|| -> Result<GpuSession> {
             let values: Vec<wgpu::Buffer> = plan

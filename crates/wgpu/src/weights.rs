@@ -87,8 +87,11 @@ impl<'a> WeightData<'a> {
 
 /// f32 values re-encoded in the declared 16-bit float type when every value survives the
 /// round trip (they came from it), so plain tensors cost what they cost in the bundle.
+/// A 16-bit float type with its exact conversions.
+type Narrowing = (DType, fn(f32) -> u16, fn(u16) -> f32);
+
 fn narrow_exactly(declared: WeightFormat, values: &[f32]) -> (WeightFormat, Vec<u8>) {
-    let narrow: Option<(DType, fn(f32) -> u16, fn(u16) -> f32)> = match declared {
+    let narrow: Option<Narrowing> = match declared {
         WeightFormat::Float { dtype: DType::F16 } => Some((
             DType::F16,
             |x| half::f16::from_f32(x).to_bits(),

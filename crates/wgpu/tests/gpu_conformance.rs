@@ -2,6 +2,9 @@
 //! router choices) for both bundle formats and both skip semantics, against the HF goldens
 //! and against the CPU interpreter on the same tokens.
 
+// The CPU interpreter takes its program as an Arc; these tests stay on one thread.
+#![allow(clippy::arc_with_non_send_sync)]
+
 mod common;
 
 use common::{argmax, device, fixtures, max_diff};

@@ -2,6 +2,9 @@
 //! hand-built graphs that use every primitive op and every weight format, run for several
 //! steps on both, compared output by output.
 
+// The CPU interpreter takes its program as an Arc; these tests stay on one thread.
+#![allow(clippy::arc_with_non_send_sync)]
+
 mod common;
 
 use common::{device, max_diff};
