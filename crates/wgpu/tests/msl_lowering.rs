@@ -40,5 +40,30 @@ fn the_zaya1_8b_graph_lowers_to_msl() {
         for (label, source) in &shaders {
             check(label, source);
         }
+        let formats: Vec<_> = graph.weights.iter().map(|w| w.format).collect();
+        let max = zaya_wgpu::weights::max_window_bytes(&wgpu::Limits::default());
+        let windows: Vec<_> = graph
+            .weights
+            .iter()
+            .map(|w| zaya_wgpu::weights::plan_windows(&w.source, w.format, &w.dims, max).unwrap())
+            .collect();
+        let plan = zaya_wgpu::plan::lower(
+            &graph,
+            &zaya_wgpu::plan::LowerInput {
+                formats: &formats,
+                windows: &windows,
+                ctx: 4096,
+            },
+        )
+        .unwrap();
+        let windowed = windows.iter().filter(|w| w.len() > 1).count();
+        assert!(windowed >= 1, "the 537 MB embedding needs windows");
+        eprintln!(
+            "ZAYA1-8B {skip}: {} instructions, {} kernels, {} dispatches/step, {} shaders, {windowed} windowed weight(s)",
+            graph.insts.len(),
+            plan.kernels.len(),
+            plan.dispatches_per_step(),
+            shaders.len()
+        );
     }
 }
