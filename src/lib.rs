@@ -6,6 +6,7 @@ pub use zaya_cpu as cpu;
 pub use zaya_ir as ir;
 pub use zaya_model as model;
 pub use zaya_opt as opt;
+pub use zaya_wgpu as gpu;
 
 pub mod demo;
 pub mod engine;

@@ -21,6 +21,8 @@ enum Command {
     Verify(cmd::verify::VerifyArgs),
     /// Run token ids through the engine; write logits and router choices (safetensors).
     Eval(cmd::eval::EvalArgs),
+    /// List GPU adapters with their features and limits.
+    Devices(cmd::devices::DevicesArgs),
     /// Show the decode graph or a strategy's execution plan (text, DOT, JSON; summary; diff).
     Dump(cmd::dump::DumpArgs),
     /// Answer one prompt, streaming the text to stdout (no --model: a tiny random demo model).
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => cmd::verify::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Dump(args) => cmd::dump::run(args),
+        Command::Devices(args) => cmd::devices::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Chat(args) => cmd::chat::run(args),
         Command::Smoke(args) => cmd::smoke::run(args),

@@ -1,5 +1,6 @@
 //! One module per subcommand, plus the arguments they share.
 pub mod chat;
+pub mod devices;
 pub mod dump;
 pub mod eval;
 pub mod generation;
