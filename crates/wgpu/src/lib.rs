@@ -8,6 +8,7 @@
 //!   and reads back only what is asked.
 //! - [`plan`]: device-free lowering of a graph to kernels (primitive or fused QMatVec);
 //!   [`wgsl`]: the templates; [`msl`]: naga validation and MSL translation.
+pub mod bandwidth;
 pub mod context;
 pub mod error;
 pub mod msl;
