@@ -127,7 +127,7 @@ impl<'w> Program<'w> {
                     .collect();
             dims.push(d.ok_or(CpuError::UnboundSymbol("ctx".into()))?);
         }
-        let packed = packed_dequants(&graph);
+        let packed = zaya_ir::analysis::matvec_only_weights(&graph);
         let constant = constant_insts(&graph);
         Ok(Program {
             graph,
@@ -148,45 +148,13 @@ impl<'w> Program<'w> {
     }
 }
 
-/// Dequant outputs whose every use is the weight operand of a matvec.
-fn packed_dequants(g: &Graph) -> Vec<bool> {
-    let mut ok = vec![false; g.values.len()];
-    for inst in &g.insts {
-        if let Op::Dequant { .. } = inst.op {
-            ok[inst.outputs[0].index()] = true;
-        }
-    }
-    for inst in &g.insts {
-        for (k, v) in inst.inputs.iter().enumerate() {
-            if !(matches!(inst.op, Op::MatVec) && k == 0) {
-                ok[v.index()] = false;
-            }
-        }
-    }
-    for (_, v) in &g.outputs {
-        ok[v.index()] = false;
-    }
-    ok
-}
-
-/// Instructions computable once per program: no inputs from graph inputs, symbols or state.
+/// Instructions computable once per program (all their outputs are step-invariant).
 fn constant_insts(g: &Graph) -> Vec<bool> {
-    let mut const_value = vec![false; g.values.len()];
-    let mut out = Vec::with_capacity(g.insts.len());
-    for inst in &g.insts {
-        let source_is_constant = match inst.op {
-            Op::Const { .. } => true,
-            Op::Dequant { .. } => inst.inputs.is_empty(),
-            Op::Symbol { .. } | Op::StateRead { .. } | Op::Attention { .. } => false,
-            ref op if op.has_side_effect() => false,
-            _ => !inst.inputs.is_empty() && inst.inputs.iter().all(|v| const_value[v.index()]),
-        };
-        for o in &inst.outputs {
-            const_value[o.index()] = source_is_constant;
-        }
-        out.push(source_is_constant);
-    }
-    out
+    let invariant = zaya_ir::analysis::step_invariant_values(g);
+    g.insts
+        .iter()
+        .map(|inst| !inst.outputs.is_empty() && inst.outputs.iter().all(|o| invariant[o.index()]))
+        .collect()
 }
 
 /// One sequence: persistent state plus a preallocated buffer for every value.

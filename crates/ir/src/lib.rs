@@ -8,6 +8,7 @@
 //!   [`Graph::validate`], a canonical text form (`Display`) and DOT ([`deps::to_dot`]).
 //!
 //! This crate knows nothing about ZAYA, files or GPUs.
+pub mod analysis;
 pub mod deps;
 pub mod display;
 pub mod dtype;
