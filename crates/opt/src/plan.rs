@@ -80,6 +80,9 @@ pub struct Kernel {
     pub states_written: Vec<String>,
     /// GPU launches this kernel needs (0 for views; 2 for a two-phase argmax).
     pub dispatches: u32,
+    /// Storage buffers bound: the activation arena (one read-write binding), the state
+    /// buffers it touches, and every part (codes, scales, biases) of every weight window.
+    pub storage_bindings: u32,
     pub launch: Option<Launch>,
     pub bytes_read: u64,
     pub bytes_written: u64,
@@ -103,6 +106,9 @@ pub struct Totals {
     pub ratio: f64,
     pub flops: u64,
     pub peak_activation_bytes: u64,
+    /// The most storage buffers any kernel binds (compare with the adapter's
+    /// `max_storage_buffers_per_shader_stage`).
+    pub max_storage_bindings: u32,
     pub weight_arena_bytes: u64,
     pub state_arena_bytes: u64,
 }
@@ -159,6 +165,7 @@ impl Plan {
             };
             let weight_bytes: u64 = weights.iter().map(|w| w.bytes).sum();
             let dispatches = dispatches(graph, k);
+            let storage_bindings = storage_bindings(graph, &weights, &states_read, &states_written);
             kernels.push(Kernel {
                 index: index as u32,
                 label: graph.kernel_label(k.start).to_string(),
@@ -169,6 +176,7 @@ impl Plan {
                 states_read,
                 states_written,
                 dispatches,
+                storage_bindings,
                 launch: (dispatches > 0).then(|| launch(graph, k)),
                 bytes_read: activation_in + weight_bytes + state_read_bytes,
                 bytes_written: activation_out + state_write_bytes,
@@ -225,7 +233,7 @@ impl Plan {
         let t = &self.totals;
         let _ = writeln!(
             s,
-            "totals kernels={} dispatches={} read={} written={} weights={} lower_bound={} ratio={:.4} peak_activations={} flops={}",
+            "totals kernels={} dispatches={} read={} written={} weights={} lower_bound={} ratio={:.4} peak_activations={} max_bindings={} flops={}",
             t.kernels,
             t.dispatches,
             t.bytes_read,
@@ -234,6 +242,7 @@ impl Plan {
             t.lower_bound_bytes,
             t.ratio,
             t.peak_activation_bytes,
+            t.max_storage_bindings,
             t.flops
         );
         s
@@ -264,6 +273,18 @@ fn dispatches(g: &Graph, k: &KernelRange) -> u32 {
             && g.ty(g.insts[i].inputs[0]).numel().unwrap_or(0) > 4096
     });
     1 + u32::from(two_phase)
+}
+
+fn storage_bindings(g: &Graph, weights: &[WeightUse], read: &[String], written: &[String]) -> u32 {
+    let parts = |w: &WeightUse| match g.weights[w.weight as usize].format {
+        zaya_ir::WeightFormat::Affine { .. } => 3,
+        zaya_ir::WeightFormat::Mxfp4 { .. } => 2,
+        zaya_ir::WeightFormat::Float { .. } => 1,
+    };
+    let mut states: Vec<&String> = read.iter().chain(written).collect();
+    states.sort();
+    states.dedup();
+    1 + states.len() as u32 + weights.iter().map(parts).sum::<u32>()
 }
 
 fn weight_uses(g: &Graph, k: &KernelRange) -> Vec<WeightUse> {
@@ -485,6 +506,7 @@ fn totals(g: &Graph, kernels: &[Kernel], slots: &Slots, o: &PlanOptions) -> Tota
     };
     for k in kernels {
         t.dispatches += k.dispatches;
+        t.max_storage_bindings = t.max_storage_bindings.max(k.storage_bindings);
         t.weight_bytes_read += k.weights.iter().map(|w| w.bytes).sum::<u64>();
         t.bytes_read += k.bytes_read;
         t.bytes_written += k.bytes_written;
