@@ -8,5 +8,6 @@ pub use zaya_model as model;
 pub use zaya_opt as opt;
 pub use zaya_wgpu as gpu;
 
+pub mod bench;
 pub mod demo;
 pub mod engine;

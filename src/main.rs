@@ -31,6 +31,8 @@ enum Command {
     Chat(cmd::chat::ChatArgs),
     /// The bundle's runtime smoke tests (greedy); exit code 0 only if all pass.
     Smoke(cmd::smoke::SmokeArgs),
+    /// Compare fusion strategies: correctness check, then interleaved timing vs copy bandwidth.
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(args),
         Command::Chat(args) => cmd::chat::run(args),
         Command::Smoke(args) => cmd::smoke::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,4 +1,5 @@
 //! One module per subcommand, plus the arguments they share.
+pub mod bench;
 pub mod chat;
 pub mod devices;
 pub mod dump;
