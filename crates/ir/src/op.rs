@@ -232,6 +232,8 @@ pub trait TypeEnv {
 
 /// Infers the output types of `op` applied to inputs of types `ins`.
 /// `declared` is the output type a builder asked for, needed only by `Const`.
+// `!(x > 0.0)` on purpose: it also rejects NaN attributes.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 pub fn infer(
     op: &Op,
     ins: &[&TensorType],

@@ -10,7 +10,7 @@ impl Graph {
     pub fn validate(&self) -> Result<(), GraphError> {
         let structure = |msg: String| Err(GraphError::Structure(msg));
         for (i, w) in self.weights.iter().enumerate() {
-            if w.dims.len() < 1 || w.dims.contains(&0) {
+            if w.dims.is_empty() || w.dims.contains(&0) {
                 return structure(format!(
                     "weight @{i} \"{}\" has an empty shape {:?}",
                     w.source, w.dims

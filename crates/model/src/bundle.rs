@@ -336,8 +336,8 @@ impl<'a> PackedWeight<'a> {
         let group_ok = match self.format {
             WeightFormat::Affine {
                 group_size, bits, ..
-            } => matches!(bits, 4 | 8) && self.cols() % group_size as usize == 0,
-            WeightFormat::Mxfp4 { group_size } => self.cols() % group_size as usize == 0,
+            } => matches!(bits, 4 | 8) && self.cols().is_multiple_of(group_size as usize),
+            WeightFormat::Mxfp4 { group_size } => self.cols().is_multiple_of(group_size as usize),
             WeightFormat::Float { dtype } => dtype.is_float(),
         };
         let lens_ok = self.packed.len() == rows * p

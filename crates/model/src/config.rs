@@ -205,7 +205,7 @@ impl Config {
                 return Err(ModelError::config(file, field, "must be > 0"));
             }
         }
-        if self.num_layers % 2 != 0 {
+        if !self.num_layers.is_multiple_of(2) {
             return Err(ModelError::config(
                 file,
                 "num_hidden_layers",
@@ -215,7 +215,7 @@ impl Config {
                 ),
             ));
         }
-        if self.num_q_heads % self.num_kv_heads != 0 {
+        if !self.num_q_heads.is_multiple_of(self.num_kv_heads) {
             return Err(ModelError::config(
                 file,
                 "num_attention_heads",
@@ -226,7 +226,7 @@ impl Config {
             ));
         }
         self.validate_rope(file)?;
-        if (self.num_kv_heads * self.head_dim) % 2 != 0 {
+        if !(self.num_kv_heads * self.head_dim).is_multiple_of(2) {
             return Err(ModelError::config(
                 file,
                 "head_dim",
@@ -263,7 +263,7 @@ impl Config {
             ));
         }
         let rot = self.head_dim as f64 * prf;
-        if rot.fract() != 0.0 || (rot as usize) % 2 != 0 {
+        if rot.fract() != 0.0 || !(rot as usize).is_multiple_of(2) {
             return Err(ModelError::config(
                 file,
                 "partial_rotary_factor",

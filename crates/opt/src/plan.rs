@@ -426,9 +426,7 @@ impl Slots {
 fn allocate(g: &Graph, ranges: &[KernelRange], users: &[Vec<usize>], align: u64) -> Slots {
     let mut kernel_of_inst = vec![0usize; g.insts.len()];
     for (k, r) in ranges.iter().enumerate() {
-        for i in r.start..r.end {
-            kernel_of_inst[i] = k;
-        }
+        kernel_of_inst[r.start..r.end].fill(k);
     }
     // Root value (through reshape aliases) of every value.
     let mut root: Vec<usize> = (0..g.values.len()).collect();

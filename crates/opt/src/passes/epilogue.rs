@@ -45,7 +45,8 @@ impl Pass for FuseEpilogue {
                     for p in &pulled {
                         members.extend(p.start..p.end);
                     }
-                    match g.fuse(&members, &g.kernel_label(anchor.start).to_string()) {
+                    let label = g.kernel_label(anchor.start).to_string();
+                    match g.fuse(&members, &label) {
                         Ok(_) => {
                             log.note(format!("fused {what}"));
                             continue 'again;
