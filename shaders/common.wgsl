@@ -33,3 +33,11 @@ fn neg_inf() -> f32 {
 fn is_nan(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
+
+// RoPE angles are reduced modulo 2*pi in three parts (Cody-Waite, 9-bit leading parts so
+// k * part is exact for k < 2^15) before cos/sin, so large positions do not depend on the
+// driver's own range reduction (used by rope and region kernels).
+fn reduce_angle(a: f32) -> f32 {
+    let k = round(a * 0.15915493667125702);
+    return ((a - k * 6.28125) - k * 0.001934051513671875) - k * 1.2556658930407139e-06;
+}

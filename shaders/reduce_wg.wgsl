@@ -1,7 +1,7 @@
 // Workgroup-wide reductions over WG threads (a power of two). Call them from uniform
 // control flow only: they contain barriers.
 
-const WG: u32 = 64u;
+const WG: u32 = {{WG}}u;
 
 var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_u: array<u32, WG>;

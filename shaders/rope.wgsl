@@ -7,10 +7,6 @@
 
 {{BINDINGS}}
 
-fn reduce_angle(a: f32) -> f32 {
-    let k = round(a * 0.15915493667125702);
-    return ((a - k * 6.28125) - k * 0.001934051513671875) - k * 1.2556658930407139e-06;
-}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

@@ -3,6 +3,15 @@
 // Params: 0 rows, 1 row length n, 2 op constant (eps for rms_norm).
 
 {{BINDINGS}}
+// The row bodies (row_*.wgsl, shared with region kernels) read and write through these.
+fn src_at(i: u32) -> f32 {
+    return bitcast<f32>(src[i]);
+}
+
+fn dst_set(i: u32, w: u32) {
+    dst[i] = w;
+}
+{{GAMMA}}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

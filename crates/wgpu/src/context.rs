@@ -273,9 +273,10 @@ impl GpuContext {
                     label: Some(&label),
                     source: wgpu::ShaderSource::Wgsl(shader.wgsl().into()),
                 });
+                let layout = explicit_layout(device, &shader);
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(&label),
-                    layout: None,
+                    layout: layout.as_ref(),
                     module: &module,
                     entry_point: Some("main"),
                     compilation_options: Default::default(),
@@ -299,4 +300,48 @@ impl GpuContext {
             .map(|_| ())
             .map_err(|e| GpuError::DeviceLost(e.to_string()))
     }
+}
+
+/// The pipeline layout of a generated kernel (params uniform, then its storage buffers);
+/// template kernels use every binding they declare and take the derived layout.
+fn explicit_layout(device: &wgpu::Device, shader: &Shader) -> Option<wgpu::PipelineLayout> {
+    let Shader::Generated(g) = shader else {
+        return None;
+    };
+    let mut entries = vec![wgpu::BindGroupLayoutEntry {
+        binding: 0,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }];
+    entries.extend(
+        g.writable
+            .iter()
+            .enumerate()
+            .map(|(k, &w)| wgpu::BindGroupLayoutEntry {
+                binding: k as u32 + 1,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: !w },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            }),
+    );
+    let group = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(&g.label),
+        entries: &entries,
+    });
+    Some(
+        device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(&g.label),
+            bind_group_layouts: &[Some(&group)],
+            immediate_size: 0,
+        }),
+    )
 }

@@ -11,6 +11,7 @@
 pub mod bandwidth;
 pub mod context;
 pub mod error;
+pub mod fused;
 pub mod msl;
 pub mod plan;
 pub mod program;
@@ -40,12 +41,15 @@ pub fn graph_shaders(
         .iter()
         .map(|w| weights::plan_windows(&w.source, w.format, &w.dims, max))
         .collect::<Result<Vec<_>, _>>()?;
+    let (max_bindings, max_binding_bytes) = plan::LowerInput::limits_of(limits);
     let plan = plan::lower(
         graph,
         &plan::LowerInput {
             formats: &formats,
             windows: &windows,
             ctx: 1,
+            max_bindings,
+            max_binding_bytes,
         },
     )?;
     Ok(plan

@@ -52,6 +52,12 @@ pub enum KernelKind {
     /// `dequant` + `matvec` fused: the matvec reads the packed weight (an expert index, if
     /// any, is read from a GPU buffer).
     QMatVec,
+    /// An optimizer group lowered with the fused matvec template (norm prologue, sibling
+    /// matvecs, per-row epilogue, optional argmax): see `fused`.
+    FusedMatVec,
+    /// An optimizer group run by one workgroup, op after op (`cca`, `router`, `lookup`, any
+    /// other group): see `fused`.
+    Region,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -98,8 +104,8 @@ impl Plan {
         self.kernels
             .iter()
             .flat_map(|k| &k.dispatches)
-            .filter(|d| seen.insert(d.shader))
-            .map(|d| d.shader)
+            .filter(|d| seen.insert(d.shader.clone()))
+            .map(|d| d.shader.clone())
             .collect()
     }
 }
@@ -112,6 +118,28 @@ pub struct LowerInput<'a> {
     pub windows: &'a [Vec<Window>],
     /// KV-cache capacity (the `ctx` symbol).
     pub ctx: u64,
+    /// Storage buffers one generated kernel may bind; a group needing more is lowered
+    /// instruction by instruction.
+    pub max_bindings: u32,
+    /// Largest storage binding in bytes (scratch of generated kernels must fit).
+    pub max_binding_bytes: u64,
+}
+
+/// Storage bindings a generated kernel may use without a device: Metal offers 31 buffer
+/// slots per stage, of which the params uniform and naga's array-sizes buffer take two.
+pub const PORTABLE_MAX_BINDINGS: u32 = 28;
+
+impl LowerInput<'_> {
+    /// Binding limits of a device (capped at the portable Metal budget, so a plan built on
+    /// one machine also lowers to MSL).
+    pub fn limits_of(limits: &wgpu::Limits) -> (u32, u64) {
+        (
+            limits
+                .max_storage_buffers_per_shader_stage
+                .min(PORTABLE_MAX_BINDINGS),
+            crate::weights::max_window_bytes(limits),
+        )
+    }
 }
 
 const WG_ELEMS: u64 = 256;
@@ -119,18 +147,29 @@ const WG_ELEMS: u64 = 256;
 /// Lowers `g` (validated) to kernels.
 pub fn lower(g: &Graph, input: &LowerInput<'_>) -> Result<Plan> {
     let mut l = Lowering::new(g, input)?;
-    for i in 0..g.insts.len() {
-        l.inst(i)?;
+    for range in g.kernel_ranges() {
+        if range.group.is_some()
+            && range.end - range.start > 1
+            && let Some(kernels) = crate::fused::lower_group(&mut l, &range)?
+        {
+            l.plan.kernels.extend(kernels);
+            continue;
+        }
+        for i in range.start..range.end {
+            l.inst(i)?;
+        }
     }
     l.plan.input_bounds = input_bounds(g);
     Ok(l.plan)
 }
 
-struct Lowering<'a> {
-    g: &'a Graph,
-    input: &'a LowerInput<'a>,
-    plan: Plan,
-    dims: Vec<Vec<u64>>,
+pub(crate) struct Lowering<'a> {
+    pub(crate) g: &'a Graph,
+    pub(crate) input: &'a LowerInput<'a>,
+    pub(crate) plan: Plan,
+    pub(crate) dims: Vec<Vec<u64>>,
+    /// Instructions reading each value (by instruction index).
+    pub(crate) users: Vec<Vec<usize>>,
     fused: Vec<bool>,
     constant: Vec<bool>,
 }
@@ -180,11 +219,18 @@ impl<'a> Lowering<'a> {
                     .max(1)
             })
             .collect();
+        let mut users = vec![vec![]; g.values.len()];
+        for (i, inst) in g.insts.iter().enumerate() {
+            for v in &inst.inputs {
+                users[v.index()].push(i);
+            }
+        }
         let mut l = Lowering {
             g,
             input,
             plan,
             dims,
+            users,
             fused,
             constant,
         };
@@ -194,7 +240,7 @@ impl<'a> Lowering<'a> {
         Ok(l)
     }
 
-    fn new_buffer(&mut self, v: ValueId) -> usize {
+    pub(crate) fn new_buffer(&mut self, v: ValueId) -> usize {
         let words = self.dims[v.index()].iter().product::<u64>().max(1);
         self.plan.buffers.push(words);
         let b = self.plan.buffers.len() - 1;
@@ -218,7 +264,9 @@ impl<'a> Lowering<'a> {
             && !inst.outputs.is_empty()
             && inst.outputs.iter().all(|o| self.constant[o.index()]);
         let (label, insts) = match kind {
-            KernelKind::Primitive => (inst.op.mnemonic().to_string(), vec![i]),
+            KernelKind::Primitive | KernelKind::FusedMatVec | KernelKind::Region => {
+                (inst.op.mnemonic().to_string(), vec![i])
+            }
             KernelKind::QMatVec => {
                 let d = self.g.producer(inst.inputs[0]).map_or(i, |p| p.index());
                 (
@@ -619,7 +667,7 @@ impl<'a> Lowering<'a> {
                 bindings.extend(index);
                 bindings.extend_from_slice(tail);
                 Dispatch {
-                    shader,
+                    shader: shader.clone(),
                     params,
                     workgroups: if by_element {
                         groups(grid, WG_ELEMS)

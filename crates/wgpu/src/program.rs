@@ -101,7 +101,7 @@ impl GpuProgram {
             weight_bytes,
         };
         for shader in program.plan(1)?.shaders() {
-            let pipeline = program.ctx.pipeline(shader)?;
+            let pipeline = program.ctx.pipeline(shader.clone())?;
             program.pipelines.insert(shader, pipeline);
         }
         Ok(Arc::new(program))
@@ -109,12 +109,15 @@ impl GpuProgram {
 
     /// Lowers the graph for a session of capacity `ctx`.
     pub fn plan(&self, ctx: u64) -> Result<Plan> {
+        let (max_bindings, max_binding_bytes) = LowerInput::limits_of(&self.ctx.limits());
         lower(
             &self.graph,
             &LowerInput {
                 formats: &self.formats,
                 windows: &self.windows,
                 ctx,
+                max_bindings,
+                max_binding_bytes,
             },
         )
     }

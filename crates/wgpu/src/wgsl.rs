@@ -6,16 +6,22 @@
 
 use zaya_ir::{BinaryOp, DType, ReduceOp, UnaryOp, WeightFormat};
 
-const COMMON: &str = include_str!("../../../shaders/common.wgsl");
-const REDUCE_WG: &str = include_str!("../../../shaders/reduce_wg.wgsl");
-const ERF: &str = include_str!("../../../shaders/erf.wgsl");
+pub(crate) const COMMON: &str = include_str!("../../../shaders/common.wgsl");
+const REDUCE_WG_TEMPLATE: &str = include_str!("../../../shaders/reduce_wg.wgsl");
+
+/// The workgroup reductions with `WG` threads (a power of two).
+pub(crate) fn reduce_wg(threads: u32) -> String {
+    fill(REDUCE_WG_TEMPLATE, &[("WG", &threads.to_string())])
+}
+pub(crate) const ERF: &str = include_str!("../../../shaders/erf.wgsl");
 const ELEMENTWISE: &str = include_str!("../../../shaders/elementwise.wgsl");
 const COPY: &str = include_str!("../../../shaders/copy.wgsl");
 const REDUCE_AXIS: &str = include_str!("../../../shaders/reduce_axis.wgsl");
 const ROW: &str = include_str!("../../../shaders/row.wgsl");
-const ROW_SOFTMAX: &str = include_str!("../../../shaders/row_softmax.wgsl");
-const ROW_RMS_NORM: &str = include_str!("../../../shaders/row_rms_norm.wgsl");
-const ROW_ARGMAX: &str = include_str!("../../../shaders/row_argmax.wgsl");
+pub(crate) const ROW_SOFTMAX: &str = include_str!("../../../shaders/row_softmax.wgsl");
+pub(crate) const ROW_RMS_NORM: &str = include_str!("../../../shaders/row_rms_norm.wgsl");
+pub(crate) const ROW_ARGMAX: &str = include_str!("../../../shaders/row_argmax.wgsl");
+const GAMMA_AT: &str = "fn gamma_at(i: u32) -> f32 {\n    return bitcast<f32>(gamma[i]);\n}\n";
 const MATVEC: &str = include_str!("../../../shaders/matvec.wgsl");
 const DEQUANT: &str = include_str!("../../../shaders/dequant.wgsl");
 const W_AFFINE: &str = include_str!("../../../shaders/w_affine.wgsl");
@@ -24,6 +30,7 @@ const W_FLOAT: &str = include_str!("../../../shaders/w_float.wgsl");
 const ROPE: &str = include_str!("../../../shaders/rope.wgsl");
 const CONV_STEP: &str = include_str!("../../../shaders/conv_step.wgsl");
 const ATTENTION: &str = include_str!("../../../shaders/attention.wgsl");
+pub(crate) const ATTENTION_HEAD: &str = include_str!("../../../shaders/attention_head.wgsl");
 
 /// Marks where a weight snippet's matvec-only part starts.
 const MATVEC_ONLY: &str = "// matvec only";
@@ -61,7 +68,7 @@ impl Elementwise {
     }
 
     /// The WGSL expression over inputs `a`, `b`, `c`.
-    fn expr(self) -> &'static str {
+    pub(crate) fn expr(self) -> &'static str {
         match self {
             Elementwise::Unary(op) => match op {
                 UnaryOp::Neg => "-a",
@@ -111,9 +118,24 @@ pub enum RowOp {
     Argmax,
 }
 
-/// One shader variant. Everything that changes the source is here; shapes are not.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A kernel whose source was generated from a group's body (fused matvec, region, argmax
+/// reduction, sampler). Shapes are baked into the source, so identical layers still share
+/// one pipeline (the source is the identity).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GeneratedShader {
+    pub label: String,
+    pub source: String,
+    /// Whether each storage binding (binding k + 1) is writable: pipelines of generated
+    /// kernels get an explicit layout, so a binding the body happens not to use still fits.
+    pub writable: Vec<bool>,
+}
+
+/// One shader variant. Everything that changes the source is here; shapes are not (except
+/// in generated kernels, whose source is their identity).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
+    /// Generated from a fused group's body (see `fused`).
+    Generated(std::sync::Arc<GeneratedShader>),
     Elementwise(Elementwise),
     Copy(CopyIndex),
     Reduce(ReduceOp),
@@ -214,6 +236,7 @@ impl Shader {
     /// A short name for labels, dumps and profiles.
     pub fn label(&self) -> String {
         match self {
+            Shader::Generated(g) => g.label.clone(),
             Shader::Elementwise(e) => match e {
                 Elementwise::Unary(op) => format!("{op:?}").to_lowercase(),
                 Elementwise::Binary(op) => format!("{op:?}").to_lowercase(),
@@ -250,6 +273,8 @@ impl Shader {
     pub fn bindings(&self) -> Vec<Binding> {
         const INPUTS: [&str; 3] = ["in0", "in1", "in2"];
         match self {
+            // Generated kernels declare their own bindings (see `fused::Binder`).
+            Shader::Generated(_) => vec![],
             Shader::Elementwise(e) => {
                 let mut b: Vec<Binding> = INPUTS[..e.arity()].iter().map(|n| read(n)).collect();
                 b.push(write("dst"));
@@ -289,8 +314,12 @@ impl Shader {
 
     /// The complete WGSL module (entry point `main`).
     pub fn wgsl(&self) -> String {
+        if let Shader::Generated(g) = self {
+            return g.source.clone();
+        }
         let bindings = binding_decls(&self.bindings());
         let body = match self {
+            Shader::Generated(_) => unreachable!("returned above"),
             Shader::Elementwise(e) => elementwise(*e, &bindings),
             Shader::Copy(index) => {
                 let snippet = match index {
@@ -327,12 +356,21 @@ impl Shader {
                     RowOp::Argmax => ROW_ARGMAX,
                 };
                 format!(
-                    "{REDUCE_WG}\n{}",
-                    fill(ROW, &[("BINDINGS", &bindings), ("BODY", body)])
+                    "{}\n{}",
+                    reduce_wg(64),
+                    fill(
+                        ROW,
+                        &[
+                            ("BINDINGS", &bindings),
+                            ("BODY", body),
+                            ("GAMMA", if *op == RowOp::RmsNorm { GAMMA_AT } else { "" }),
+                        ]
+                    )
                 )
             }
             Shader::MatVec { format, indexed } => format!(
-                "{REDUCE_WG}\n{}",
+                "{}\n{}",
+                reduce_wg(64),
                 weight_template(MATVEC, *format, *indexed, &bindings)
             ),
             Shader::Dequant { format, indexed } => {
@@ -341,8 +379,12 @@ impl Shader {
             Shader::Rope => fill(ROPE, &[("BINDINGS", &bindings)]),
             Shader::ConvStep => fill(CONV_STEP, &[("BINDINGS", &bindings)]),
             Shader::Attention => format!(
-                "{REDUCE_WG}\n{}",
-                fill(ATTENTION, &[("BINDINGS", &bindings)])
+                "{}\n{}",
+                reduce_wg(64),
+                fill(
+                    ATTENTION,
+                    &[("BINDINGS", &bindings), ("HEAD", ATTENTION_HEAD)]
+                )
             ),
         };
         format!("{COMMON}\n{body}")
@@ -416,9 +458,10 @@ fn elementwise(e: Elementwise, bindings: &str) -> String {
     )
 }
 
-/// Matvec and dequant: the template with the weight-format snippet and row base filled in.
-fn weight_template(template: &str, format: WeightFormat, indexed: bool, bindings: &str) -> String {
-    let snippet = match format {
+/// The weight-format snippet (`w_elem`, and `w_chunk_dot` after the `// matvec only` marker)
+/// with its format holes filled; generated kernels rename its identifiers per weight.
+pub(crate) fn weight_snippet(format: WeightFormat) -> String {
+    match format {
         WeightFormat::Affine {
             bits,
             group_size,
@@ -437,7 +480,15 @@ fn weight_template(template: &str, format: WeightFormat, indexed: bool, bindings
             W_FLOAT,
             &[("ELEM_AT_I", &float_load(dtype, "w_packed", "i"))],
         ),
-    };
+    }
+}
+
+/// Marks where a weight snippet's matvec-only part starts.
+pub(crate) const MATVEC_ONLY_MARK: &str = MATVEC_ONLY;
+
+/// Matvec and dequant: the template with the weight-format snippet and row base filled in.
+fn weight_template(template: &str, format: WeightFormat, indexed: bool, bindings: &str) -> String {
+    let snippet = weight_snippet(format);
     // Dequant kernels have no `x`: drop the snippet's matvec-only tail.
     let snippet = match (template == DEQUANT, snippet.find(MATVEC_ONLY)) {
         (true, Some(at)) => snippet[..at].to_string(),
@@ -460,7 +511,7 @@ fn weight_template(template: &str, format: WeightFormat, indexed: bool, bindings
 
 /// Replaces every `{{KEY}}` hole. Templates and keys are ours, so a hole left open is a bug
 /// that the shader tests catch (naga rejects the `{{`).
-fn fill(template: &str, holes: &[(&str, &str)]) -> String {
+pub(crate) fn fill(template: &str, holes: &[(&str, &str)]) -> String {
     let mut out = template.to_string();
     for (key, value) in holes {
         out = out.replace(&format!("{{{{{key}}}}}"), value);

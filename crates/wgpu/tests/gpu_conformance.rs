@@ -46,7 +46,7 @@ impl Golden {
     }
 }
 
-fn check(fixture: &str, format: &str, skip: SkipMode) {
+fn check(fixture: &str, format: &str, skip: SkipMode, strategy: &str) {
     let Some(ctx) = device() else { return };
     let started = Instant::now();
     let dir = fixtures().join(fixture);
@@ -57,6 +57,10 @@ fn check(fixture: &str, format: &str, skip: SkipMode) {
     };
     let golden = Golden(std::fs::read(dir.join(format!("golden_{format}")).join(file)).unwrap());
     let graph = build_decode_graph_with(&bundle.config, &bundle, GraphOptions { skip }).unwrap();
+    let (graph, _) = zaya_opt::Strategy::parse(strategy)
+        .unwrap()
+        .apply(&graph)
+        .unwrap();
     let weights = bind_bundle(&bundle, &graph).unwrap();
     let program = GpuProgram::new(ctx, graph.clone(), &weights).unwrap();
     assert!(
@@ -94,7 +98,7 @@ fn check(fixture: &str, format: &str, skip: SkipMode) {
         let mut cpu = cpu_program.session(64).unwrap();
         dispatches = gpu.dispatches_per_step();
         for (t, &token) in tokens.iter().enumerate() {
-            let what = format!("{fixture} {format}/{skip} seq{s} token {t}");
+            let what = format!("{fixture} {format}/{skip} {strategy} seq{s} token {t}");
             let out = gpu.step_inputs(&[Input::U32(&[token])], &read).unwrap();
             let logits = out[0].as_f32().unwrap();
             let cpu_logits = cpu.decode(token).unwrap();
@@ -128,27 +132,47 @@ fn check(fixture: &str, format: &str, skip: SkipMode) {
         }
     }
     eprintln!(
-        "{fixture} {format}/{skip}: {steps} steps, {dispatches} dispatches/step, worst diff {worst_golden:.2e} vs golden, {worst_cpu:.2e} vs CPU, {:.2}s",
+        "{fixture} {format}/{skip} {strategy}: {steps} steps, {dispatches} dispatches/step, worst diff {worst_golden:.2e} vs golden, {worst_cpu:.2e} vs CPU, {:.2}s",
         started.elapsed().as_secs_f64()
     );
 }
 
 macro_rules! conformance {
-    ($($name:ident: $fixture:literal, $format:literal, $skip:ident;)*) => {$(
+    ($($name:ident: $fixture:literal, $format:literal, $skip:ident, $strategy:literal;)*) => {$(
         #[test]
         fn $name() {
-            check($fixture, $format, SkipMode::$skip);
+            check($fixture, $format, SkipMode::$skip, $strategy);
         }
     )*};
 }
 
-// Each fixture in both formats; the skip semantics alternate so both are covered on every
-// fixture and format pair across the set (all 12 combinations take ~2x as long on lavapipe).
+// Every named strategy on tiny-a in both formats and both skip semantics; tiny-b and tiny-c
+// (other shapes: more experts, other head counts) under `none` and `all`.
 conformance! {
-    tiny_a_affine_zero_skip: "zaya-tiny-a", "affine", Zero;
-    tiny_a_mxfp4_passthrough_skip: "zaya-tiny-a", "mxfp4", Passthrough;
-    tiny_b_affine_passthrough_skip: "zaya-tiny-b", "affine", Passthrough;
-    tiny_b_mxfp4_zero_skip: "zaya-tiny-b", "mxfp4", Zero;
-    tiny_c_affine_zero_skip: "zaya-tiny-c", "affine", Zero;
-    tiny_c_mxfp4_passthrough_skip: "zaya-tiny-c", "mxfp4", Passthrough;
+    tiny_a_affine_zero_none: "zaya-tiny-a", "affine", Zero, "none";
+    tiny_a_affine_passthrough_none: "zaya-tiny-a", "affine", Passthrough, "none";
+    tiny_a_mxfp4_zero_none: "zaya-tiny-a", "mxfp4", Zero, "none";
+    tiny_a_mxfp4_passthrough_none: "zaya-tiny-a", "mxfp4", Passthrough, "none";
+    tiny_a_affine_zero_dequant: "zaya-tiny-a", "affine", Zero, "dequant";
+    tiny_a_affine_passthrough_dequant: "zaya-tiny-a", "affine", Passthrough, "dequant";
+    tiny_a_mxfp4_zero_dequant: "zaya-tiny-a", "mxfp4", Zero, "dequant";
+    tiny_a_mxfp4_passthrough_dequant: "zaya-tiny-a", "mxfp4", Passthrough, "dequant";
+    tiny_a_affine_zero_epilogue: "zaya-tiny-a", "affine", Zero, "dequant+epilogue";
+    tiny_a_affine_passthrough_epilogue: "zaya-tiny-a", "affine", Passthrough, "dequant+epilogue";
+    tiny_a_mxfp4_zero_epilogue: "zaya-tiny-a", "mxfp4", Zero, "dequant+epilogue";
+    tiny_a_mxfp4_passthrough_epilogue: "zaya-tiny-a", "mxfp4", Passthrough, "dequant+epilogue";
+    tiny_a_affine_zero_cca: "zaya-tiny-a", "affine", Zero, "cca";
+    tiny_a_affine_passthrough_cca: "zaya-tiny-a", "affine", Passthrough, "cca";
+    tiny_a_mxfp4_zero_cca: "zaya-tiny-a", "mxfp4", Zero, "cca";
+    tiny_a_mxfp4_passthrough_cca: "zaya-tiny-a", "mxfp4", Passthrough, "cca";
+    tiny_a_affine_zero_all: "zaya-tiny-a", "affine", Zero, "all";
+    tiny_a_affine_passthrough_all: "zaya-tiny-a", "affine", Passthrough, "all";
+    tiny_a_mxfp4_zero_all: "zaya-tiny-a", "mxfp4", Zero, "all";
+    tiny_a_mxfp4_passthrough_all: "zaya-tiny-a", "mxfp4", Passthrough, "all";
+    tiny_b_affine_passthrough_none: "zaya-tiny-b", "affine", Passthrough, "none";
+    tiny_b_mxfp4_zero_all: "zaya-tiny-b", "mxfp4", Zero, "all";
+    tiny_b_affine_passthrough_all: "zaya-tiny-b", "affine", Passthrough, "all";
+    tiny_c_mxfp4_passthrough_none: "zaya-tiny-c", "mxfp4", Passthrough, "none";
+    tiny_c_affine_zero_all: "zaya-tiny-c", "affine", Zero, "all";
+    tiny_c_mxfp4_passthrough_all: "zaya-tiny-c", "mxfp4", Passthrough, "all";
 }
