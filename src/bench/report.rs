@@ -126,7 +126,13 @@ fn strategy_table(out: &mut String, r: &BenchReport) {
                 "- **{} {}**: {}",
                 st.name,
                 status_word(st.status),
-                st.reason.as_deref().unwrap_or("")
+                // One line per problem, whatever the error's own formatting.
+                st.reason
+                    .as_deref()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
             );
         }
     }
