@@ -23,7 +23,7 @@ pub use context::{AdapterChoice, AdapterSummary, DeviceFeatures, GpuContext, lis
 pub use error::GpuError;
 pub use plan::{Kernel, KernelKind, Plan};
 pub use program::{GpuProgram, ProgramOptions};
-pub use session::{GpuSession, Input, Tensor};
+pub use session::{Feed, GpuSession, Input, StepStats, Tensor};
 pub use weights::{WeightData, bind_bundle};
 
 use zaya_ir::{Graph, WeightFormat};

@@ -46,6 +46,34 @@ impl Tensor {
     }
 }
 
+/// Where a step's token comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feed {
+    /// A token from the host (a prompt token), written with `queue.write_buffer`.
+    Token(u32),
+    /// The token the previous step chose, already copied into the input buffer on the GPU.
+    Previous,
+}
+
+/// What the last step recorded and read back (for tests and benchmarks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepStats {
+    pub command_encoders: usize,
+    pub compute_passes: usize,
+    pub dispatches: usize,
+    /// Bytes mapped back to the host for this step.
+    pub readback_bytes: u64,
+}
+
+/// Staging buffers for token read-back: one step maps one while the next is recorded.
+const TOKEN_RING: usize = 3;
+
+/// A submitted step whose token is being mapped.
+struct PendingToken {
+    slot: usize,
+    done: Arc<std::sync::Mutex<Option<std::result::Result<(), wgpu::BufferAsyncError>>>>,
+}
+
 pub struct GpuSession {
     program: Arc<GpuProgram>,
     plan: Plan,
@@ -58,6 +86,12 @@ pub struct GpuSession {
     bind_groups: Vec<Vec<wgpu::BindGroup>>,
     constants_ready: bool,
     last_step: Option<Duration>,
+    stats: StepStats,
+    /// The token-id staging ring (4 bytes each).
+    ring: Vec<wgpu::Buffer>,
+    next_slot: usize,
+    /// Whether the input buffer holds a token chosen on the GPU by the previous step.
+    chained: bool,
 }
 
 fn storage_buffer(device: &wgpu::Device, label: &str, words: u64) -> wgpu::Buffer {
@@ -173,6 +207,12 @@ impl GpuSession {
                 bind_groups,
                 constants_ready: false,
                 last_step: None,
+                stats: StepStats::default(),
+                ring: (0..TOKEN_RING)
+                    .map(|_| readback_buffer(device, 4))
+                    .collect(),
+                next_slot: 0,
+                chained: false,
             })
         })??;
         Ok(session)
@@ -216,6 +256,168 @@ impl GpuSession {
             ctx.queue.submit([enc.finish()]);
         })?;
         self.pos = 0;
+        self.chained = false;
+        Ok(())
+    }
+
+    /// What the last step recorded and read back.
+    pub fn last_step_stats(&self) -> StepStats {
+        self.stats
+    }
+
+    /// One greedy step kept on the GPU: feeds `feed`, runs the graph, copies its
+    /// `next_token` (the argmax) into the token input buffer for the next step, and reads
+    /// back only that token id (4 bytes).
+    pub fn step_greedy(&mut self, feed: Feed) -> Result<u32> {
+        let started = Instant::now();
+        let pending = self.submit_greedy(feed)?;
+        let token = self.wait_token(pending)?;
+        self.last_step = Some(started.elapsed());
+        Ok(token)
+    }
+
+    /// `steps` greedy steps, each feeding the previous one's token on the GPU. Steps are
+    /// pipelined: a step is recorded and submitted while earlier tokens are still being
+    /// mapped (a ring of staging buffers), so the host never waits for a token it does not
+    /// need yet. Returns the chosen tokens in order.
+    pub fn decode_greedy(&mut self, first: Feed, steps: usize) -> Result<Vec<u32>> {
+        let mut tokens = Vec::with_capacity(steps);
+        let mut in_flight = std::collections::VecDeque::new();
+        let mut feed = first;
+        for _ in 0..steps {
+            if in_flight.len() == TOKEN_RING {
+                let p = in_flight
+                    .pop_front()
+                    .ok_or_else(|| GpuError::Readback("ring".into()))?;
+                tokens.push(self.wait_token(p)?);
+            }
+            in_flight.push_back(self.submit_greedy(feed)?);
+            feed = Feed::Previous;
+        }
+        while let Some(p) = in_flight.pop_front() {
+            tokens.push(self.wait_token(p)?);
+        }
+        Ok(tokens)
+    }
+
+    /// Records and submits one chained greedy step; the token is mapped asynchronously.
+    fn submit_greedy(&mut self, feed: Feed) -> Result<PendingToken> {
+        let (input, next) = self.token_buffers()?;
+        let token = match feed {
+            Feed::Token(t) => Some(t),
+            Feed::Previous if self.chained => None,
+            Feed::Previous => {
+                return Err(GpuError::Readback(
+                    "no previous step chose a token to feed".into(),
+                ));
+            }
+        };
+        match token {
+            Some(t) => {
+                let ids = [t];
+                let inputs = [Input::U32(&ids)];
+                self.check_step(&inputs)?;
+                self.write_inputs(&inputs);
+            }
+            None => {
+                self.check_capacity()?;
+                self.write_symbols();
+            }
+        }
+        let slot = self.next_slot;
+        self.next_slot = (self.next_slot + 1) % TOKEN_RING;
+        let ctx = Arc::clone(&self.program.ctx);
+        let dispatches = ctx.scoped(|| {
+            let mut enc = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("greedy step"),
+                });
+            let mut dispatches = 0;
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("greedy step"),
+                    timestamp_writes: None,
+                });
+                for k in self.kernels_to_run() {
+                    dispatches += self.record_kernel(&mut pass, k);
+                }
+            }
+            enc.copy_buffer_to_buffer(&self.values[next], 0, &self.values[input], 0, 4);
+            enc.copy_buffer_to_buffer(&self.values[next], 0, &self.ring[slot], 0, 4);
+            ctx.queue.submit([enc.finish()]);
+            dispatches
+        })?;
+        let done = Arc::new(std::sync::Mutex::new(None));
+        let sink = Arc::clone(&done);
+        self.ring[slot].map_async(wgpu::MapMode::Read, .., move |r| {
+            if let Ok(mut d) = sink.lock() {
+                *d = Some(r);
+            }
+        });
+        self.stats = StepStats {
+            command_encoders: 1,
+            compute_passes: 1,
+            dispatches,
+            readback_bytes: 4,
+        };
+        self.constants_ready = true;
+        self.pos += 1;
+        self.chained = true;
+        Ok(PendingToken { slot, done })
+    }
+
+    /// Waits for a submitted step's token and unmaps its staging buffer.
+    fn wait_token(&self, p: PendingToken) -> Result<u32> {
+        let ctx = &self.program.ctx;
+        loop {
+            let state = p.done.lock().ok().and_then(|mut d| d.take());
+            match state {
+                Some(Ok(())) => break,
+                Some(Err(e)) => return Err(GpuError::Readback(e.to_string())),
+                None => ctx.wait()?,
+            }
+        }
+        let buf = &self.ring[p.slot];
+        let token = {
+            let bytes = buf
+                .get_mapped_range(..)
+                .map_err(|e| GpuError::Readback(e.to_string()))?;
+            u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+        };
+        buf.unmap();
+        ctx.check_health()?;
+        Ok(token)
+    }
+
+    /// The token input buffer and the `next_token` output buffer of a decode graph.
+    fn token_buffers(&self) -> Result<(usize, usize)> {
+        let g = self.program.graph();
+        let missing = |name: &str| GpuError::UnknownName {
+            what: "buffer of",
+            name: name.into(),
+        };
+        let input = g
+            .inputs
+            .first()
+            .filter(|_| g.inputs.len() == 1)
+            .and_then(|v| self.plan.value_buffer[v.index()])
+            .ok_or_else(|| missing("a single token input"))?;
+        let next = self
+            .output_value("next_token")
+            .ok()
+            .and_then(|v| self.plan.value_buffer[v.index()])
+            .ok_or_else(|| missing("graph output next_token"))?;
+        Ok((input, next))
+    }
+
+    fn check_capacity(&self) -> Result<()> {
+        if self.pos >= self.capacity {
+            return Err(GpuError::ContextFull {
+                pos: self.pos,
+                ctx: self.capacity,
+            });
+        }
         Ok(())
     }
 
@@ -241,6 +443,7 @@ impl GpuSession {
             .collect::<Result<Vec<_>>>()?;
         self.write_inputs(inputs);
         let ctx = Arc::clone(&self.program.ctx);
+        let mut dispatches = 0;
         let staged = ctx.scoped(|| {
             let mut enc = ctx
                 .device
@@ -253,13 +456,24 @@ impl GpuSession {
                     timestamp_writes: None,
                 });
                 for k in self.kernels_to_run() {
-                    self.record_kernel(&mut pass, k);
+                    dispatches += self.record_kernel(&mut pass, k);
                 }
             }
-            let staged: Vec<_> = reads.iter().map(|&v| self.stage(&mut enc, v)).collect();
+            let staged = reads
+                .iter()
+                .map(|&v| self.stage(&mut enc, v))
+                .collect::<Result<Vec<_>>>();
             ctx.queue.submit([enc.finish()]);
             staged
         })?;
+        let staged = staged?;
+        self.stats = StepStats {
+            command_encoders: 1,
+            compute_passes: 1,
+            dispatches,
+            readback_bytes: staged.iter().map(|(b, _)| b.size()).sum(),
+        };
+        self.chained = false;
         let out = staged
             .into_iter()
             .map(|(buf, dtype)| self.read_staged(&buf, dtype))
@@ -394,7 +608,7 @@ impl GpuSession {
             let staged = self.stage(&mut enc, v);
             ctx.queue.submit([enc.finish()]);
             staged
-        })?;
+        })??;
         self.read_staged(&buf, dtype)
     }
 
@@ -476,6 +690,13 @@ impl GpuSession {
             };
             ctx.queue.write_buffer(&self.values[b], 0, bytes);
         }
+        self.write_symbols();
+    }
+
+    /// Writes the step's symbols (`pos`, `ctx`) into the step buffer.
+    fn write_symbols(&self) {
+        let ctx = &self.program.ctx;
+        let g = self.program.graph();
         let symbols: Vec<u32> = g
             .symbols
             .iter()
@@ -497,12 +718,14 @@ impl GpuSession {
             .collect()
     }
 
-    fn record_kernel(&self, pass: &mut wgpu::ComputePass<'_>, k: usize) {
+    /// Records kernel `k`'s dispatches; returns how many.
+    fn record_kernel(&self, pass: &mut wgpu::ComputePass<'_>, k: usize) -> usize {
         let max = self
             .program
             .ctx
             .limits()
             .max_compute_workgroups_per_dimension;
+        let mut recorded = 0;
         for (d, bg) in self.plan.kernels[k]
             .dispatches
             .iter()
@@ -516,7 +739,9 @@ impl GpuSession {
             pass.set_pipeline(pipeline);
             pass.set_bind_group(0, bg, &[]);
             pass.dispatch_workgroups(x, y, 1);
+            recorded += 1;
         }
+        recorded
     }
 
     fn finish_step(&mut self, started: Instant) {
@@ -526,15 +751,22 @@ impl GpuSession {
     }
 
     /// Copies value `v` into a fresh mappable buffer in `enc`.
-    fn stage(&self, enc: &mut wgpu::CommandEncoder, v: ValueId) -> (wgpu::Buffer, DType) {
+    /// Fails for a value that lives only inside a fused kernel (it has no buffer).
+    fn stage(&self, enc: &mut wgpu::CommandEncoder, v: ValueId) -> Result<(wgpu::Buffer, DType)> {
         let g = self.program.graph();
         let dtype = g.value(v).ty.dtype;
         let words = g.value(v).ty.numel().unwrap_or(0).max(1);
+        let b = self.plan.value_buffer[v.index()].ok_or_else(|| GpuError::UnknownName {
+            what: "materialized value (it lives inside a fused kernel)",
+            name: g
+                .value(v)
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("%{}", v.index())),
+        })?;
         let staging = readback_buffer(&self.program.ctx.device, words * 4);
-        if let Some(b) = self.plan.value_buffer[v.index()] {
-            enc.copy_buffer_to_buffer(&self.values[b], 0, &staging, 0, words * 4);
-        }
-        (staging, dtype)
+        enc.copy_buffer_to_buffer(&self.values[b], 0, &staging, 0, words * 4);
+        Ok((staging, dtype))
     }
 
     fn read_staged(&self, buf: &wgpu::Buffer, dtype: DType) -> Result<Tensor> {

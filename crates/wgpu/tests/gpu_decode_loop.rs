@@ -1,0 +1,67 @@
+//! The GPU-resident decode loop: under `all`, one greedy step records exactly the
+//! optimizer plan's dispatches in one compute pass of one encoder, feeds its argmax back on
+//! the GPU and reads back only the 4-byte token id; pipelined greedy decoding produces the
+//! CPU interpreter's tokens.
+
+#![allow(clippy::arc_with_non_send_sync)]
+
+mod common;
+
+use common::{device, fixtures};
+use std::sync::Arc;
+use zaya_model::Bundle;
+use zaya_model::graph::{GraphOptions, build_decode_graph_with};
+use zaya_wgpu::{Feed, GpuProgram, StepStats, bind_bundle};
+
+fn graph(bundle: &Bundle, strategy: &str) -> zaya_ir::Graph {
+    let g = build_decode_graph_with(&bundle.config, bundle, GraphOptions::default()).unwrap();
+    zaya_opt::Strategy::parse(strategy)
+        .unwrap()
+        .apply(&g)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn a_greedy_step_records_the_plan_and_reads_back_four_bytes() {
+    let Some(ctx) = device() else { return };
+    let bundle = Bundle::open(&fixtures().join("zaya-tiny-a/bundle_affine")).unwrap();
+    let g = graph(&bundle, "all");
+    let plan = zaya_opt::Plan::build(&g, "all", zaya_opt::PlanOptions::default());
+    let weights = bind_bundle(&bundle, &g).unwrap();
+    let program = GpuProgram::new(ctx, g.clone(), &weights).unwrap();
+    let cpu = Arc::new(
+        zaya_cpu::Program::new(g, zaya_cpu::bind_bundle(&bundle, program.graph()).unwrap())
+            .unwrap(),
+    );
+    let mut gpu = program.session(32).unwrap();
+    let mut reference = cpu.session(32).unwrap();
+    let prompt = [2u32, 105, 17, 300];
+    let mut first = 0;
+    for &t in &prompt {
+        first = gpu.step_greedy(Feed::Token(t)).unwrap();
+        reference.decode(t).unwrap();
+    }
+    let next = |r: &zaya_cpu::Session| r.output_u32("next_token").unwrap()[0];
+    let mut want = vec![next(&reference)];
+    for _ in 0..8 {
+        reference.decode(*want.last().unwrap()).unwrap();
+        want.push(next(&reference));
+    }
+    assert_eq!(first, want[0], "token after the prompt");
+    let got = gpu.decode_greedy(Feed::Previous, 8).unwrap();
+    assert_eq!(
+        got,
+        want[1..],
+        "pipelined greedy tokens vs the CPU interpreter"
+    );
+    assert_eq!(
+        gpu.last_step_stats(),
+        StepStats {
+            command_encoders: 1,
+            compute_passes: 1,
+            dispatches: plan.totals.dispatches as usize,
+            readback_bytes: 4,
+        }
+    );
+}
