@@ -20,12 +20,15 @@ pub enum BackendKind {
     /// The reference interpreter (`zaya-cpu`): exact, portable, slow on the full model.
     #[default]
     Cpu,
+    /// The wgpu backend (`zaya-wgpu`): Metal, Vulkan, DX12 or GL.
+    Wgpu,
 }
 
 impl std::fmt::Display for BackendKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             BackendKind::Cpu => "cpu",
+            BackendKind::Wgpu => "wgpu",
         })
     }
 }
@@ -44,6 +47,9 @@ pub struct EngineOptions {
     /// Fusion strategy (`--strategy`: `none`, `dequant`, `dequant+epilogue`, `cca`, `all`, or
     /// a `+`-composition); `None` means [`STRATEGY_NONE`].
     pub strategy: Option<String>,
+    /// GPU adapter name (case-insensitive substring, `--adapter`); `None` picks the best.
+    /// `WGPU_BACKEND` narrows the backends searched.
+    pub adapter: Option<String>,
 }
 
 impl EngineOptions {
@@ -54,6 +60,7 @@ impl EngineOptions {
             skip: SkipMode::default(),
             context,
             strategy: None,
+            adapter: None,
         }
     }
 
@@ -99,6 +106,9 @@ pub enum EngineError {
 
     #[error(transparent)]
     Cpu(#[from] CpuError),
+
+    #[error(transparent)]
+    Gpu(#[from] zaya_wgpu::GpuError),
 }
 
 /// Checks that every id the tokenizer can produce has a logit column and an embedding row.
@@ -148,6 +158,7 @@ pub fn load<'b>(
     options.validate()?;
     match options.backend {
         BackendKind::Cpu => Ok(Box::new(CpuEngine::new(bundle, options, on_stage)?)),
+        BackendKind::Wgpu => Ok(Box::new(GpuEngine::new(bundle, options, on_stage)?)),
     }
 }
 
@@ -225,5 +236,137 @@ impl TokenModel for CpuEngine<'_> {
 
     fn reset(&mut self) {
         self.session.reset();
+    }
+}
+
+/// The wgpu backend as a [`TokenModel`]. Prompt tokens are fed one by one through the
+/// decode graph; greedy decoding stays on the device ([`GpuSession::step_greedy`]: the
+/// argmax is copied into the next step's token buffer on the GPU and only the 4-byte token
+/// id is read back). Other sampling settings read the logits back and use the CPU sampler.
+///
+/// [`GpuSession::step_greedy`]: zaya_wgpu::GpuSession::step_greedy
+pub struct GpuEngine {
+    session: zaya_wgpu::GpuSession,
+    vocab: usize,
+    /// The id chosen on the device by the last greedy step (already in its token buffer).
+    chained: Option<u32>,
+}
+
+impl GpuEngine {
+    pub fn new(
+        bundle: &Bundle,
+        options: &EngineOptions,
+        on_stage: &mut dyn FnMut(LoadStage),
+    ) -> Result<Self, EngineError> {
+        options.validate()?;
+        let config = &bundle.config;
+        on_stage(LoadStage::BuildGraph);
+        let strategy = check_strategy(options.strategy.as_deref())?;
+        let graph = build_decode_graph_with(config, bundle, GraphOptions { skip: options.skip })?;
+        let (graph, _) = strategy.apply(&graph).map_err(EngineError::Strategy)?;
+        on_stage(LoadStage::BindWeights);
+        let ctx = zaya_wgpu::GpuContext::new(&zaya_wgpu::AdapterChoice {
+            name: options.adapter.clone(),
+        })?;
+        let weights = zaya_wgpu::bind_bundle(bundle, &graph)?;
+        on_stage(LoadStage::AllocateSession);
+        let program = zaya_wgpu::GpuProgram::new(Arc::new(ctx), graph, &weights)?;
+        let session = program.session(options.context)?;
+        Ok(Self {
+            session,
+            vocab: config.vocab_size,
+            chained: None,
+        })
+    }
+
+    fn check_tokens(&self, tokens: &[u32]) -> Result<(), EngineError> {
+        if tokens.is_empty() {
+            return Err(EngineError::NoTokens);
+        }
+        match tokens.iter().find(|&&t| t as usize >= self.vocab) {
+            Some(&token) => Err(EngineError::TokenOutOfRange {
+                token,
+                vocab: self.vocab,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn forward_tokens(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+        self.check_tokens(tokens)?;
+        self.chained = None;
+        let (last, head) = tokens.split_last().ok_or(EngineError::NoTokens)?;
+        for &token in head {
+            self.session.step(token, false)?;
+        }
+        let logits = self.session.step(*last, true)?;
+        logits.ok_or_else(|| {
+            EngineError::Gpu(zaya_wgpu::GpuError::UnknownName {
+                what: "graph output",
+                name: "logits".into(),
+            })
+        })
+    }
+
+    /// Feeds `tokens` and returns the device's greedy choice: every token goes through
+    /// `step_greedy`, and a token equal to the previous step's device choice is fed from
+    /// the GPU buffer instead of the host.
+    fn forward_greedy(&mut self, tokens: &[u32]) -> Result<u32, EngineError> {
+        self.check_tokens(tokens)?;
+        let mut chosen = 0;
+        for &token in tokens {
+            let feed = match self.chained {
+                Some(c) if c == token => zaya_wgpu::Feed::Previous,
+                _ => zaya_wgpu::Feed::Token(token),
+            };
+            chosen = self.session.step_greedy(feed)?;
+            self.chained = Some(chosen);
+        }
+        Ok(chosen)
+    }
+}
+
+impl TokenModel for GpuEngine {
+    fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelFailure> {
+        Ok(self.forward_tokens(tokens)?)
+    }
+
+    fn logits_len(&self) -> usize {
+        self.vocab
+    }
+
+    fn context_len(&self) -> usize {
+        self.session.capacity()
+    }
+
+    fn position(&self) -> usize {
+        self.session.position()
+    }
+
+    fn reset(&mut self) {
+        self.chained = None;
+        // A failed reset leaves the device unusable; the next step reports the error.
+        let _ = self.session.reset();
+    }
+
+    /// Greedy settings (temperature 0 or top_k 1, no repetition penalty) decode on the
+    /// device with a 4-byte read-back; a sampler whose greedy choice the device argmax
+    /// matches only when every logit column is samplable, so with padding columns beyond
+    /// the tokenizer's vocab the logits are read back and the CPU sampler decides.
+    fn forward_and_sample(
+        &mut self,
+        tokens: &[u32],
+        sampler: &mut zaya_chat::Sampler,
+        history: &[u32],
+    ) -> Result<u32, ModelFailure> {
+        let config = sampler.config();
+        let device_greedy = config.is_greedy()
+            && config.repetition_penalty == 1.0
+            && sampler.vocab_size() >= self.vocab;
+        if device_greedy {
+            return Ok(self.forward_greedy(tokens)?);
+        }
+        let logits = self.forward(tokens)?;
+        Ok(sampler.sample(&logits, history)?)
     }
 }

@@ -24,6 +24,9 @@ pub struct EvalArgs {
     /// Execution backend.
     #[arg(long, value_enum, default_value_t = super::Backend::Cpu)]
     pub backend: super::Backend,
+    /// GPU adapter (case-insensitive substring of its name; see `zaya-graph devices`).
+    #[arg(long)]
+    pub adapter: Option<String>,
     /// Fusion strategy (`none`, `dequant`, `dequant+epilogue`, `cca`, `all`, or a `+`-composition).
     #[arg(long, default_value = "none")]
     pub strategy: String,
@@ -60,27 +63,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             skip: args.mod_skip,
         },
     )?;
-    let weights = bind_bundle(&bundle, &graph)?;
-    let program = Arc::new(Program::new(graph, weights)?);
-    let mut session = program.session(tokens.len())?;
-
+    let strategy = zaya_graph::engine::check_strategy(Some(&args.strategy))?;
+    let (graph, _) = strategy.apply(&graph)?;
     let n_moe = cfg.num_moe_layers();
-    let mut logits: Vec<f32> = Vec::with_capacity(tokens.len() * vocab);
-    let mut choices = vec![vec![0i32; tokens.len()]; n_moe];
-    for (t, &token) in tokens.iter().enumerate() {
-        logits.extend_from_slice(
-            session
-                .decode(token)
-                .with_context(|| format!("token {t} (id {token})"))?,
-        );
-        for (k, row) in choices.iter_mut().enumerate() {
-            let choice = session
-                .output_u32(&router_output(k))
-                .context("router choice output")?;
-            row[t] = choice[0] as i32;
-        }
-    }
-
+    let (logits, choices) = match args.backend {
+        super::Backend::Cpu => eval_cpu(&bundle, graph, &tokens, n_moe)?,
+        super::Backend::Wgpu => eval_gpu(&bundle, graph, &tokens, n_moe, args.adapter.clone())?,
+    };
     let p = args.prompt_ids.len();
     let (prefill, decode) = logits.split_at(p * vocab);
     let choice_bytes: Vec<u8> = choices
@@ -120,4 +109,66 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Logits of every token (concatenated) and the router choices `[n_moe][tokens]`.
+type EvalOutput = (Vec<f32>, Vec<Vec<i32>>);
+
+fn eval_cpu(
+    bundle: &Bundle,
+    graph: zaya_ir::Graph,
+    tokens: &[u32],
+    n_moe: usize,
+) -> anyhow::Result<EvalOutput> {
+    let weights = bind_bundle(bundle, &graph)?;
+    #[allow(clippy::arc_with_non_send_sync)]
+    let program = Arc::new(Program::new(graph, weights)?);
+    let mut session = program.session(tokens.len())?;
+    let mut logits = vec![];
+    let mut choices = vec![vec![0i32; tokens.len()]; n_moe];
+    for (t, &token) in tokens.iter().enumerate() {
+        logits.extend_from_slice(
+            session
+                .decode(token)
+                .with_context(|| format!("token {t} (id {token})"))?,
+        );
+        for (k, row) in choices.iter_mut().enumerate() {
+            let choice = session
+                .output_u32(&router_output(k))
+                .context("router choice output")?;
+            row[t] = choice[0] as i32;
+        }
+    }
+    Ok((logits, choices))
+}
+
+/// The same on the wgpu backend: logits and every router choice read back in one
+/// submission per token.
+fn eval_gpu(
+    bundle: &Bundle,
+    graph: zaya_ir::Graph,
+    tokens: &[u32],
+    n_moe: usize,
+    adapter: Option<String>,
+) -> anyhow::Result<EvalOutput> {
+    let ctx = zaya_wgpu::GpuContext::new(&zaya_wgpu::AdapterChoice { name: adapter })?;
+    let weights = zaya_wgpu::bind_bundle(bundle, &graph)?;
+    let program = zaya_wgpu::GpuProgram::new(Arc::new(ctx), graph, &weights)?;
+    let mut session = program.session(tokens.len())?;
+    let names: Vec<String> = std::iter::once(zaya_model::graph::LOGITS.to_string())
+        .chain((0..n_moe).map(router_output))
+        .collect();
+    let read: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut logits = vec![];
+    let mut choices = vec![vec![0i32; tokens.len()]; n_moe];
+    for (t, &token) in tokens.iter().enumerate() {
+        let out = session
+            .step_inputs(&[zaya_wgpu::Input::U32(&[token])], &read)
+            .with_context(|| format!("token {t} (id {token})"))?;
+        logits.extend_from_slice(out[0].as_f32().context("logits are not f32")?);
+        for (k, row) in choices.iter_mut().enumerate() {
+            row[t] = out[k + 1].as_u32().context("router choice is not u32")?[0] as i32;
+        }
+    }
+    Ok((logits, choices))
 }

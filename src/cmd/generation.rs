@@ -33,6 +33,9 @@ pub struct ModelArgs {
     /// Execution backend.
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     pub backend: Backend,
+    /// GPU adapter (case-insensitive substring of its name; see `zaya-graph devices`).
+    #[arg(long)]
+    pub adapter: Option<String>,
     /// Graph optimization strategy (only `none` until the optimizer lands).
     #[arg(long, value_name = "S")]
     pub strategy: Option<String>,
@@ -272,10 +275,12 @@ impl LoadedModel {
         let options = EngineOptions {
             backend: match args.backend {
                 Backend::Cpu => BackendKind::Cpu,
+                Backend::Wgpu => BackendKind::Wgpu,
             },
             skip: args.mod_skip,
             context,
             strategy: args.strategy.clone(),
+            adapter: args.adapter.clone(),
         };
         let model = engine::load(&self.bundle, &options, &mut |stage| {
             progress.step(stage.describe())

@@ -14,12 +14,15 @@ pub mod verify;
 pub enum Backend {
     /// The reference interpreter (`zaya-cpu`).
     Cpu,
+    /// The wgpu backend (`zaya-wgpu`; `--adapter NAME`, `WGPU_BACKEND=vulkan|metal|gl|dx12`).
+    Wgpu,
 }
 
 impl std::fmt::Display for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Backend::Cpu => "cpu",
+            Backend::Wgpu => "wgpu",
         })
     }
 }

@@ -1,0 +1,111 @@
+//! The CLI on the wgpu backend: `eval --backend wgpu` matches the HF goldens (logits within
+//! 1e-3, identical router choices) under `none` and `all`, and a greedy `run --backend wgpu`
+//! on the demo model prints exactly what the CPU backend prints. Skipped without an
+//! adapter unless CI=true (then a missing adapter fails).
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn has_adapter() -> bool {
+    if !zaya_wgpu::list_adapters().is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "CI=true and no GPU adapter"
+    );
+    eprintln!("skipping: no GPU adapter");
+    false
+}
+
+fn zaya(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zaya-graph"))
+        .args(args)
+        .env(
+            "XDG_CACHE_HOME",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("gpu-cli-cache"),
+        )
+        .env("NODEVICE_SELECT", "1")
+        .output()
+        .expect("runs")
+}
+
+fn ids(v: &[i64]) -> String {
+    v.iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[test]
+fn eval_on_the_gpu_matches_the_golden_under_none_and_all() {
+    if !has_adapter() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let golden = Golden::open(&tiny_a().join("golden_affine/golden.safetensors"));
+    let model = tiny_a().join("bundle_affine");
+    for strategy in ["none", "all"] {
+        let out = dir.path().join(format!("{strategy}.safetensors"));
+        let o = zaya(&[
+            "eval",
+            "--backend",
+            "wgpu",
+            "--strategy",
+            strategy,
+            "--model",
+            model.to_str().unwrap(),
+            "--prompt-ids",
+            &ids(&golden.ints("seq0.prompt_ids")),
+            "--decode-ids",
+            &ids(&golden.ints("seq0.decode_ids")),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let got = Golden::open(&out);
+        for (mine, theirs) in [
+            ("prefill_logits", "seq0.prefill_logits"),
+            ("decode_logits", "seq0.decode_logits"),
+        ] {
+            let (g, w) = (got.f32(mine), golden.f32(theirs));
+            assert_close(&format!("{strategy} {mine}"), &g, &w, 1e-3);
+            let v = golden.shape(theirs)[1];
+            for (a, b) in g.chunks(v).zip(w.chunks(v)) {
+                assert_eq!(argmax(a), argmax(b), "{strategy} {mine}: argmax");
+            }
+        }
+        assert_eq!(
+            got.ints("router_choice"),
+            golden.ints("seq0.router_choice"),
+            "{strategy}"
+        );
+    }
+}
+
+#[test]
+fn greedy_run_on_the_gpu_prints_what_the_cpu_prints() {
+    if !has_adapter() {
+        return;
+    }
+    let run = |backend: &str| {
+        let o = zaya(&[
+            "run",
+            "--greedy",
+            "--max-tokens",
+            "12",
+            "--backend",
+            backend,
+            "--strategy",
+            "all",
+            "Hello",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let cpu = run("cpu");
+    assert!(!cpu.is_empty());
+    assert_eq!(run("wgpu"), cpu);
+}
