@@ -65,3 +65,47 @@ fn a_greedy_step_records_the_plan_and_reads_back_four_bytes() {
         }
     );
 }
+
+/// Per-token wall time of pipelined greedy decoding under `none` and `all` (a report, not
+/// an assertion: lavapipe measures correctness, not speed). `cargo test -p zaya-wgpu --test
+/// gpu_decode_loop -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn per_token_times() {
+    let Some(ctx) = device() else { return };
+    let dir = tempfile_dir();
+    let mut wide = zaya_model::Config::zaya1_8b();
+    wide.num_layers = 2;
+    wide.vocab_size = 4096;
+    zaya_model::random::write_random_bundle(&wide, &dir, 3).unwrap();
+    let models = [
+        ("tiny-a", fixtures().join("zaya-tiny-a/bundle_affine")),
+        ("8B-width 2 layers", dir.clone()),
+    ];
+    for (what, path) in models {
+        let bundle = Bundle::open(&path).unwrap();
+        for strategy in ["none", "all"] {
+            let g = graph(&bundle, strategy);
+            let weights = bind_bundle(&bundle, &g).unwrap();
+            let program = GpuProgram::new(Arc::clone(&ctx), g, &weights).unwrap();
+            let mut s = program.session(64).unwrap();
+            s.decode_greedy(Feed::Token(2), 2).unwrap();
+            let steps = 16;
+            let t = std::time::Instant::now();
+            s.decode_greedy(Feed::Previous, steps).unwrap();
+            let per = t.elapsed().as_secs_f64() / steps as f64;
+            eprintln!(
+                "{what} {strategy}: {:.2} ms/token, {} dispatches/step",
+                per * 1e3,
+                s.last_step_stats().dispatches
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("zaya-wgpu-times-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
