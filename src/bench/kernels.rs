@@ -304,8 +304,11 @@ pub fn run_kernels(
     Ok(results)
 }
 
+/// One graph input's data: its dtype and the values of that dtype (the other vector is empty).
+type InputData = (DType, Vec<f32>, Vec<u32>);
+
 /// Deterministic small inputs (f32 in [-1, 1); u32 indices 0, always in range).
-fn inputs_of(g: &Graph) -> anyhow::Result<Vec<(DType, Vec<f32>, Vec<u32>)>> {
+fn inputs_of(g: &Graph) -> anyhow::Result<Vec<InputData>> {
     g.inputs
         .iter()
         .map(|&v| {

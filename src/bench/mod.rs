@@ -398,7 +398,7 @@ impl BenchOptions {
         if self.check_tokens == 0 {
             bail!("--check-tokens: the correctness check needs at least 1 token");
         }
-        if !(self.tolerance >= 0.0) {
+        if self.tolerance.is_nan() || self.tolerance < 0.0 {
             bail!("--tolerance: must be a non-negative number");
         }
         if self.copy_iterations == 0 {
@@ -665,8 +665,8 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
     }
 
     // Decode: warm-up, then timed tokens, one token per strategy per round.
-    for round in 0..options.warmup + options.tokens {
-        let token = decode_tokens[round];
+    let timed = options.warmup + options.tokens;
+    for (round, &token) in decode_tokens.iter().enumerate().take(timed) {
         for i in rotate(round) {
             let c = &mut contenders[i];
             let runner = c.runner.as_mut().expect("live");
