@@ -76,3 +76,30 @@ fn every_strategy_matches_the_unfused_graph_on_the_cpu() {
         }
     }
 }
+
+#[test]
+fn a_masked_next_token_never_picks_columns_beyond_the_tokenizer() {
+    let bundle = Bundle::open(&fixtures().join("zaya-tiny-a/bundle_affine")).unwrap();
+    let base = build_decode_graph_with(&bundle.config, &bundle, GraphOptions::default()).unwrap();
+    let tokens = [2u32, 105, 300, 7, 99];
+    let (logits, _) = run(&bundle, base.clone(), &tokens);
+    // Restrict to the columns below the first token's unmasked argmax: the choice must move.
+    let cut = argmax(&logits[0]).max(1);
+    let mut masked = base;
+    zaya_model::graph::mask_next_token(&mut masked, cut).unwrap();
+    for spec in ["none", "all"] {
+        let (g, _) = Strategy::parse(spec).unwrap().apply(&masked).unwrap();
+        let weights = bind_bundle(&bundle, &g).unwrap();
+        let program = Arc::new(Program::new(g, weights).unwrap());
+        let mut session = program.session(tokens.len()).unwrap();
+        for &t in &tokens {
+            session.decode(t).unwrap();
+            let logits = session.output_f32(LOGITS).unwrap();
+            let next = session.output_u32(NEXT_TOKEN).unwrap()[0] as usize;
+            assert_eq!(next, argmax(&logits[..cut]), "{spec}");
+        }
+    }
+    let mut g = build_decode_graph_with(&bundle.config, &bundle, GraphOptions::default()).unwrap();
+    assert!(zaya_model::graph::mask_next_token(&mut g, 0).is_err());
+    assert!(zaya_model::graph::mask_next_token(&mut g, 513).is_err());
+}

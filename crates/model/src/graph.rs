@@ -497,3 +497,43 @@ impl WeightFormats for crate::Bundle {
         }
     }
 }
+
+/// Makes `next_token` the argmax over the first `columns` logits only. ZAYA1-8B has more
+/// logit columns (262272) than its tokenizer has tokens; greedy decoding on a device must
+/// never pick a column no token stands for. Apply before optimizing (the old argmax is then
+/// dead and `dce` removes it); a no-op when `columns` covers every logit.
+pub fn mask_next_token(graph: &mut Graph, columns: usize) -> Result<(), GraphError> {
+    let (Some(logits), Some(_)) = (graph.output(LOGITS), graph.output(NEXT_TOKEN)) else {
+        return Err(GraphError::Structure(format!(
+            "the graph has no `{LOGITS}` and `{NEXT_TOKEN}` outputs"
+        )));
+    };
+    let total = graph.ty(logits).numel().unwrap_or(0) as usize;
+    if columns == 0 || columns > total {
+        return Err(GraphError::Structure(format!(
+            "cannot restrict the next token to {columns} of {total} logit columns"
+        )));
+    }
+    if columns == total {
+        return Ok(());
+    }
+    graph.set_scope(Some("head"));
+    let kept = graph.push1(
+        Op::Slice {
+            axis: 0,
+            start: 0,
+            len: columns as u64,
+        },
+        &[logits],
+    )?;
+    let next = graph.push1(Op::Argmax, &[kept])?;
+    graph.set_scope(None);
+    graph.current_scope = None;
+    graph.name_value(next, NEXT_TOKEN);
+    for (name, v) in graph.outputs.iter_mut() {
+        if name == NEXT_TOKEN {
+            *v = next;
+        }
+    }
+    graph.validate()
+}
