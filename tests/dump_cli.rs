@@ -51,7 +51,7 @@ fn formats_stages_layers_and_diffs() {
     let (ok, json, _) = dump(&["--model", m, "--format", "json"]);
     assert!(ok);
     let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(plan["totals"]["dispatches"], 26);
+    assert_eq!(plan["totals"]["dispatches"], 27);
     let (ok, layer, _) = dump(&[
         "--model",
         m,

@@ -263,6 +263,11 @@ fn is_view(g: &Graph, k: &KernelRange) -> bool {
     })
 }
 
+/// Largest argmax a kernel finishes in one launch: one workgroup's worth of rows. Above it,
+/// workgroups write partial maxima and a second launch reduces them (WGSL has no global
+/// barrier). Backends use this constant so their launch count is the plan's.
+pub const ONE_PASS_ARGMAX: u64 = 64;
+
 fn dispatches(g: &Graph, k: &KernelRange) -> u32 {
     if is_view(g, k) {
         return 0;
@@ -270,7 +275,7 @@ fn dispatches(g: &Graph, k: &KernelRange) -> u32 {
     // A global argmax over many rows needs a second, single-workgroup pass.
     let two_phase = (k.start..k.end).any(|i| {
         matches!(g.insts[i].op, Op::Argmax)
-            && g.ty(g.insts[i].inputs[0]).numel().unwrap_or(0) > 4096
+            && g.ty(g.insts[i].inputs[0]).numel().unwrap_or(0) > ONE_PASS_ARGMAX
     });
     1 + u32::from(two_phase)
 }

@@ -39,11 +39,26 @@ use zaya_ir::{DType, KernelRange, Op, ReduceOp, ValueId, WeightFormat};
 
 /// Threads of a region workgroup.
 const REGION_WG: u32 = 256;
-/// Threads cooperating on one row of a fused matvec.
+/// Threads of a fused matvec workgroup.
 const MATVEC_WG: u32 = 64;
+/// Threads cooperating on one row of a fused matvec: the workgroup computes
+/// `MATVEC_WG / MATVEC_TPR` rows at once ("lanes"), so one short segmented reduction
+/// (log2 of this many barrier steps) finishes a batch of rows instead of a full workgroup
+/// reduction per row, and a row's threads read adjacent packed words.
+const MATVEC_TPR: u32 = 8;
+/// Batches of lanes per fused-matvec workgroup (rows per workgroup = lanes x batches):
+/// the RMSNorm prologue and the vector staging are per workgroup, so fewer, fuller
+/// workgroups amortize them; enough remain to fill a real GPU (ZAYA1-8B's smallest fused
+/// matvec has 2048 rows, i.e. 64 workgroups).
+const MATVEC_BATCHES: u64 = 4;
+/// Largest vector a fused matvec stages in workgroup memory (f32 words): it is read once
+/// per row by every lane, and workgroup memory is much cheaper than re-reading (and
+/// re-norming) a storage buffer. 12 KiB leaves room in WebGPU's 16 KiB minimum for the
+/// reduction arrays.
+const MATVEC_STAGE_MAX: u64 = 3072;
 /// Largest argmax a fused matvec finishes in one launch (the optimizer's plan counts one
 /// dispatch up to this many elements and two above).
-pub const ONE_PASS_ARGMAX: u64 = 4096;
+pub const ONE_PASS_ARGMAX: u64 = zaya_opt::plan::ONE_PASS_ARGMAX;
 /// Rows per workgroup of a fused matvec whose argmax needs a second launch.
 const ARGMAX_ROWS_PER_WG: u64 = 64;
 /// Largest workgroup count of one dimension that every device supports.
@@ -463,6 +478,10 @@ impl Gen<'_, '_> {
         let mut chunks: HashMap<ValueId, u64> = HashMap::new();
         let mut prelude = String::new();
         let mut row_code: Vec<String> = vec![];
+        // Phase 1 of a row (partial dots of the lane's threads, into `part{m}`), per class,
+        // and the number of matvecs of each class (the partial arrays needed).
+        let mut row_dots: Vec<String> = vec![];
+        let mut parts: Vec<u64> = vec![];
         let mut argmax: Option<(ValueId, ValueId)> = None;
         for i in start..end {
             let inst = &g.insts[i];
@@ -495,6 +514,8 @@ impl Gen<'_, '_> {
                         None => {
                             classes.push(Class { rows });
                             row_code.push(String::new());
+                            row_dots.push(String::new());
+                            parts.push(0);
                             classes.len() - 1
                         }
                     };
@@ -504,9 +525,15 @@ impl Gen<'_, '_> {
                     };
                     let n = *chunks.get(&wv)?;
                     let o = i - start;
+                    let m = parts[c];
+                    parts[c] += 1;
                     let _ = write!(
+                        row_dots[c],
+                        "            for (var c = sub; c < {n}u; c = c + TPR) {{\n                part{m} = part{m} + {prefix}_dot({base} + r, c);\n            }}\n"
+                    );
+                    let _ = writeln!(
                         row_code[c],
-                        "            var d{o} = 0.0;\n            for (var c = lid; c < {n}u; c = c + WG) {{\n                d{o} = d{o} + {prefix}_dot({base} + r, c);\n            }}\n            let v{o} = wg_sum(d{o}, lid);\n"
+                        "            let v{o} = mv_part[{m}u * WG + lane * TPR];"
                     );
                     role.insert(out, Role::Row(c));
                     self.loc.insert(out, Loc::Local(format!("v{o}")));
@@ -514,7 +541,7 @@ impl Gen<'_, '_> {
                         let st = self
                             .own_buffer(out)
                             .store("r", &format!("bitcast<u32>(v{o})"))?;
-                        let _ = writeln!(row_code[c], "            if (lid == 0u) {{ {st} }}");
+                        let _ = writeln!(row_code[c], "            if (sub == 0u) {{ {st} }}");
                     }
                 }
                 Op::Unary { .. } | Op::Binary { .. } | Op::Select => {
@@ -547,7 +574,7 @@ impl Gen<'_, '_> {
                             .own_buffer(out)
                             .store(idx, &format!("bitcast<u32>({name})"))?;
                         let guard = if class.is_some() {
-                            "lid == 0u"
+                            "sub == 0u"
                         } else {
                             "wg == 0u && lid == 0u"
                         };
@@ -579,47 +606,89 @@ impl Gen<'_, '_> {
         if classes.is_empty() || (argmax.is_some() && classes.len() != 1) {
             return None;
         }
-        let prologue = self.vector_accessor(x_src, norm)?;
+        let nparts = parts.iter().copied().max().unwrap_or(1);
+        let prologue = self.vector_accessor(x_src, norm, nparts)?;
         let total: u64 = classes.iter().map(|c| c.rows).sum();
+        let lanes = (MATVEC_WG / MATVEC_TPR) as u64;
         let per_wg = match argmax {
             Some(_) if total <= ONE_PASS_ARGMAX => total,
             Some(_) => ARGMAX_ROWS_PER_WG,
-            None => total.div_ceil(MAX_GRID).max(1),
+            None => total
+                .div_ceil(MAX_GRID)
+                .max(lanes * MATVEC_BATCHES)
+                .min(total.next_multiple_of(lanes)),
         };
         let workgroups = total.div_ceil(per_wg);
+        let batches = per_wg.div_ceil(lanes);
+        let _ = writeln!(
+            self.helpers,
+            "const TPR: u32 = {MATVEC_TPR}u;\nvar<workgroup> mv_part: array<f32, {}>;",
+            nparts * MATVEC_WG as u64
+        );
         let mut body = String::new();
-        let _ = writeln!(body, "    let wg = wg_linear(wid, nwg);");
+        let _ = writeln!(
+            body,
+            "    let wg = wg_linear(wid, nwg);\n    let lane = lid / TPR;\n    let sub = lid % TPR;"
+        );
         body += &prologue;
         body += &prelude;
         if argmax.is_some() {
             body += "    var best = bitcast<f32>(0x7fc00000u);\n    var bi = 0xffffffffu;\n";
         }
+        // Every batch: each lane's threads accumulate partial dots of the lane's row (slot)
+        // into registers, a segmented tree reduction in workgroup memory combines the
+        // threads of each lane (uniform control flow: it has barriers), then each lane runs
+        // its row's epilogue from the reduced sums (its first thread stores).
         let _ = writeln!(
             body,
-            "    for (var slot = wg * {per_wg}u; slot < min(wg * {per_wg}u + {per_wg}u, {total}u); slot = slot + 1u) {{"
+            "    let last = min(wg * {per_wg}u + {per_wg}u, {total}u);\n    for (var batch = 0u; batch < {batches}u; batch = batch + 1u) {{\n        let slot = wg * {per_wg}u + batch * {lanes}u + lane;"
         );
-        let mut first = 0;
-        for (c, class) in classes.iter().enumerate() {
-            let _ = writeln!(
-                body,
-                "        if (slot >= {first}u && slot < {}u) {{\n            let r = slot - {first}u;",
-                first + class.rows
-            );
-            body += &row_code[c];
-            if let Some((v, _)) = argmax {
-                let name = self.loc.get(&v)?.f("r");
+        for m in 0..nparts {
+            let _ = writeln!(body, "        var part{m} = 0.0;");
+        }
+        let dispatch_rows = |body: &mut String, code: &[String], extra: &dyn Fn(usize) -> String| {
+            let mut first = 0;
+            for (c, class) in classes.iter().enumerate() {
                 let _ = writeln!(
                     body,
-                    "            if (argmax_better({name}, r, best, bi)) {{ best = {name}; bi = r; }}"
+                    "        if (slot < last && slot >= {first}u && slot < {}u) {{\n            let r = slot - {first}u;",
+                    first + class.rows
                 );
+                *body += &code[c];
+                *body += &extra(c);
+                *body += "        }\n";
+                first += class.rows;
             }
-            body += "        }\n";
-            first += class.rows;
+        };
+        dispatch_rows(&mut body, &row_dots, &|_| String::new());
+        for m in 0..nparts {
+            let _ = writeln!(body, "        mv_part[{m}u * WG + lid] = part{m};");
         }
-        body += "    }\n";
+        body += "        workgroupBarrier();\n        for (var s = TPR / 2u; s > 0u; s = s >> 1u) {\n            if (sub < s) {\n";
+        for m in 0..nparts {
+            let _ = writeln!(
+                body,
+                "                mv_part[{m}u * WG + lid] = mv_part[{m}u * WG + lid] + mv_part[{m}u * WG + lid + s];"
+            );
+        }
+        body += "            }\n            workgroupBarrier();\n        }\n";
+        let update = match argmax {
+            Some((v, _)) => {
+                let name = self.loc.get(&v)?.f("r");
+                format!(
+                    "            if (argmax_better({name}, r, best, bi)) {{ best = {name}; bi = r; }}\n"
+                )
+            }
+            None => String::new(),
+        };
+        dispatch_rows(&mut body, &row_code, &|_| update.clone());
+        // The next batch overwrites `mv_part`.
+        body += "        workgroupBarrier();\n    }\n";
         let mut second = None;
         if let Some((_, out)) = argmax {
             let out_loc = self.own_buffer(out);
+            // Lanes saw different rows: combine them (`red_f[0]` keeps the winner's value).
+            body += "    bi = wg_argmax(best, bi, lid);\n    best = red_f[0];\n";
             if workgroups == 1 {
                 let st = out_loc.store("0u", "select(bi, 0u, bi == 0xffffffffu)")?;
                 let _ = writeln!(body, "    if (lid == 0u) {{ {st} }}");
