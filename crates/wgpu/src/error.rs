@@ -76,6 +76,10 @@ pub enum GpuError {
     GridTooLarge { workgroups: u64, max: u32 },
     #[error("reading back a GPU buffer failed: {0}")]
     Readback(String),
+    #[error("device sampler: {field} {reason}")]
+    InvalidSampler { field: &'static str, reason: String },
+    #[error("no samplable token: every logit below the vocab size {vocab} is NaN or -inf")]
+    NoCandidates { vocab: usize },
 }
 
 pub type Result<T, E = GpuError> = std::result::Result<T, E>;

@@ -5,7 +5,8 @@
 //! - [`GpuProgram`]: a graph with its weights uploaded once, still packed
 //!   ([`WeightData`], [`bind_bundle`]), and its pipelines.
 //! - [`GpuSession`]: one sequence; [`GpuSession::step`] records one compute pass per step
-//!   and reads back only what is asked.
+//!   and reads back only what is asked; [`GpuSession::step_sampled`] samples on the device
+//!   ([`DeviceSampler`]) and reads back only the token id.
 //! - [`plan`]: device-free lowering of a graph to kernels (primitive or fused QMatVec);
 //!   [`wgsl`]: the templates; [`msl`]: naga validation and MSL translation.
 pub mod bandwidth;
@@ -15,6 +16,7 @@ pub mod fused;
 pub mod msl;
 pub mod plan;
 pub mod program;
+pub mod sampler;
 pub mod session;
 pub mod weights;
 pub mod wgsl;
@@ -23,6 +25,7 @@ pub use context::{AdapterChoice, AdapterSummary, DeviceFeatures, GpuContext, lis
 pub use error::GpuError;
 pub use plan::{Kernel, KernelKind, Plan};
 pub use program::{GpuProgram, ProgramOptions};
+pub use sampler::{DeviceSampler, SampleSettings};
 pub use session::{Feed, GpuSession, Input, StepStats, Tensor};
 pub use weights::{WeightData, bind_bundle};
 

@@ -6,6 +6,7 @@
 use crate::error::{GpuError, Result};
 use crate::plan::{Plan, Res};
 use crate::program::GpuProgram;
+use crate::sampler::{DeviceSampler, SampleSettings};
 use crate::wgsl::PARAM_WORDS;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -270,10 +271,51 @@ impl GpuSession {
     /// back only that token id (4 bytes).
     pub fn step_greedy(&mut self, feed: Feed) -> Result<u32> {
         let started = Instant::now();
-        let pending = self.submit_greedy(feed)?;
+        let pending = self.submit_chained(feed, None)?;
         let token = self.wait_token(pending)?;
         self.last_step = Some(started.elapsed());
         Ok(token)
+    }
+
+    /// A sampler on the device reading this session's logits; only the first `vocab` columns
+    /// can be chosen. Its history holds the whole context (capacity + 1 ids).
+    pub fn device_sampler(&self, vocab: usize) -> Result<DeviceSampler> {
+        let v = self.output_value("logits")?;
+        let columns = self.program.graph().value(v).ty.numel().unwrap_or(0) as usize;
+        let b = self.plan.value_buffer[v.index()].ok_or_else(|| GpuError::UnknownName {
+            what: "buffer of",
+            name: "graph output logits".into(),
+        })?;
+        DeviceSampler::over(
+            &self.program.ctx,
+            &self.values[b],
+            columns,
+            vocab,
+            self.capacity + 1,
+        )
+    }
+
+    /// One step sampled on the device: feeds `feed`, runs the graph, then `sampler` picks
+    /// the next token from the logits with `settings` (one `uniform` from the host's seeded
+    /// stream; `history` is the whole context for the repetition penalty) and writes it into
+    /// the token input buffer. Only the 4-byte id is read back.
+    pub fn step_sampled(
+        &mut self,
+        feed: Feed,
+        sampler: &mut DeviceSampler,
+        settings: &SampleSettings,
+        history: &[u32],
+        uniform: f64,
+    ) -> Result<u32> {
+        let started = Instant::now();
+        sampler.prepare(settings, history, uniform)?;
+        let pending = self.submit_chained(feed, Some(sampler))?;
+        let token = self.wait_token(pending);
+        self.last_step = Some(started.elapsed());
+        let token = token.and_then(|t| sampler.accept(t));
+        // A failed pick left no usable id in the token buffer.
+        self.chained &= token.is_ok();
+        token
     }
 
     /// `steps` greedy steps, each feeding the previous one's token on the GPU. Steps are
@@ -291,7 +333,7 @@ impl GpuSession {
                     .ok_or_else(|| GpuError::Readback("ring".into()))?;
                 tokens.push(self.wait_token(p)?);
             }
-            in_flight.push_back(self.submit_greedy(feed)?);
+            in_flight.push_back(self.submit_chained(feed, None)?);
             feed = Feed::Previous;
         }
         while let Some(p) = in_flight.pop_front() {
@@ -300,9 +342,19 @@ impl GpuSession {
         Ok(tokens)
     }
 
-    /// Records and submits one chained greedy step; the token is mapped asynchronously.
-    fn submit_greedy(&mut self, feed: Feed) -> Result<PendingToken> {
-        let (input, next) = self.token_buffers()?;
+    /// Records and submits one chained step, its token chosen by the graph's `next_token`
+    /// (greedy) or by `sampler`; the token is mapped asynchronously.
+    fn submit_chained(
+        &mut self,
+        feed: Feed,
+        sampler: Option<&DeviceSampler>,
+    ) -> Result<PendingToken> {
+        let input = self.token_input()?;
+        // Where the chosen id comes from: the sampler's buffer, or the graph's argmax.
+        let next = match sampler {
+            Some(_) => input,
+            None => self.token_buffers()?.1,
+        };
         let token = match feed {
             Feed::Token(t) => Some(t),
             Feed::Previous if self.chained => None,
@@ -342,9 +394,14 @@ impl GpuSession {
                 for k in self.kernels_to_run() {
                     dispatches += self.record_kernel(&mut pass, k);
                 }
+                if let Some(s) = sampler {
+                    s.record(&mut pass);
+                    dispatches += 1;
+                }
             }
-            enc.copy_buffer_to_buffer(&self.values[next], 0, &self.values[input], 0, 4);
-            enc.copy_buffer_to_buffer(&self.values[next], 0, &self.ring[slot], 0, 4);
+            let chosen = sampler.map_or(&self.values[next], |s| s.chosen_buffer());
+            enc.copy_buffer_to_buffer(chosen, 0, &self.values[input], 0, 4);
+            enc.copy_buffer_to_buffer(chosen, 0, &self.ring[slot], 0, 4);
             ctx.queue.submit([enc.finish()]);
             dispatches
         })?;
@@ -388,6 +445,19 @@ impl GpuSession {
         buf.unmap();
         ctx.check_health()?;
         Ok(token)
+    }
+
+    /// The token input buffer of a decode graph (its only input, a `u32[1]`).
+    fn token_input(&self) -> Result<usize> {
+        let g = self.program.graph();
+        g.inputs
+            .first()
+            .filter(|_| g.inputs.len() == 1)
+            .and_then(|v| self.plan.value_buffer[v.index()])
+            .ok_or_else(|| GpuError::UnknownName {
+                what: "buffer of",
+                name: "a single token input".into(),
+            })
     }
 
     /// The token input buffer and the `next_token` output buffer of a decode graph.
@@ -788,7 +858,7 @@ fn readback_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {
 }
 
 /// Maps a read-back buffer (waiting for the GPU) and copies its bytes out.
-fn map_read(ctx: &crate::GpuContext, buf: &wgpu::Buffer) -> Result<Vec<u8>> {
+pub(crate) fn map_read(ctx: &crate::GpuContext, buf: &wgpu::Buffer) -> Result<Vec<u8>> {
     let (tx, rx) = std::sync::mpsc::channel();
     buf.map_async(wgpu::MapMode::Read, .., move |r| {
         let _ = tx.send(r);
