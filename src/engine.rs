@@ -50,6 +50,10 @@ pub struct EngineOptions {
     /// GPU adapter name (case-insensitive substring, `--adapter`); `None` picks the best.
     /// `WGPU_BACKEND` narrows the backends searched.
     pub adapter: Option<String>,
+    /// Logit columns a token can stand for (the tokenizer's vocabulary); `None` = all. The
+    /// wgpu engine restricts its on-device greedy argmax to them, so greedy decoding never
+    /// reads the logits back even when the model pads its vocabulary (ZAYA1-8B, the demo).
+    pub columns: Option<usize>,
 }
 
 impl EngineOptions {
@@ -61,6 +65,7 @@ impl EngineOptions {
             context,
             strategy: None,
             adapter: None,
+            columns: None,
         }
     }
 
@@ -240,16 +245,24 @@ impl TokenModel for CpuEngine<'_> {
 }
 
 /// The wgpu backend as a [`TokenModel`]. Prompt tokens are fed one by one through the
-/// decode graph; greedy decoding stays on the device ([`GpuSession::step_greedy`]: the
-/// argmax is copied into the next step's token buffer on the GPU and only the 4-byte token
-/// id is read back). Other sampling settings read the logits back and use the CPU sampler.
+/// decode graph and every token is chosen on the device, with only its 4-byte id read back:
+/// greedy settings take the graph's `next_token` argmax (restricted to
+/// [`EngineOptions::columns`]; [`GpuSession::step_greedy`]), everything else the device
+/// sampler ([`GpuSession::step_sampled`]), which draws with the CPU sampler's seeded uniforms
+/// and picks what it would pick. The logits are read back for the CPU sampler only when the
+/// device cannot build its sampler (said once on stderr).
 ///
 /// [`GpuSession::step_greedy`]: zaya_wgpu::GpuSession::step_greedy
+/// [`GpuSession::step_sampled`]: zaya_wgpu::GpuSession::step_sampled
 pub struct GpuEngine {
     session: zaya_wgpu::GpuSession,
     vocab: usize,
-    /// The id chosen on the device by the last greedy step (already in its token buffer).
+    /// Columns the graph's greedy `next_token` ranges over.
+    greedy_columns: usize,
+    /// The id chosen on the device by the last step (already in its token buffer).
     chained: Option<u32>,
+    /// The device sampler, built on first use for its vocabulary size, or why it could not be.
+    sampler: Option<(usize, Result<zaya_wgpu::DeviceSampler, String>)>,
 }
 
 impl GpuEngine {
@@ -262,7 +275,11 @@ impl GpuEngine {
         let config = &bundle.config;
         on_stage(LoadStage::BuildGraph);
         let strategy = check_strategy(options.strategy.as_deref())?;
-        let graph = build_decode_graph_with(config, bundle, GraphOptions { skip: options.skip })?;
+        let mut graph =
+            build_decode_graph_with(config, bundle, GraphOptions { skip: options.skip })?;
+        let greedy_columns = options.columns.unwrap_or(config.vocab_size);
+        // Before optimizing: the unmasked argmax is then dead code.
+        zaya_model::graph::mask_next_token(&mut graph, greedy_columns)?;
         let (graph, _) = strategy.apply(&graph).map_err(EngineError::Strategy)?;
         on_stage(LoadStage::BindWeights);
         let ctx = zaya_wgpu::GpuContext::new(&zaya_wgpu::AdapterChoice {
@@ -275,7 +292,9 @@ impl GpuEngine {
         Ok(Self {
             session,
             vocab: config.vocab_size,
+            greedy_columns,
             chained: None,
+            sampler: None,
         })
     }
 
@@ -324,6 +343,58 @@ impl GpuEngine {
         }
         Ok(chosen)
     }
+
+    /// The device sampler for `vocab` samplable columns, built on first use; `Err` carries
+    /// why the device cannot sample (reported on stderr once, then the CPU samples).
+    fn device_sampler(&mut self, vocab: usize) -> Option<&mut zaya_wgpu::DeviceSampler> {
+        if self.sampler.as_ref().is_none_or(|(v, _)| *v != vocab) {
+            let built = self
+                .session
+                .device_sampler(vocab)
+                .map_err(|e| e.to_string());
+            if let Err(reason) = &built {
+                eprintln!(
+                    "note: the GPU cannot sample ({reason}); logits are read back and sampled on the CPU"
+                );
+            }
+            self.sampler = Some((vocab, built));
+        }
+        self.sampler.as_mut().and_then(|(_, s)| s.as_mut().ok())
+    }
+
+    /// Feeds `tokens` and lets the device sampler pick the next one (4-byte read-back).
+    fn forward_sampled(
+        &mut self,
+        tokens: &[u32],
+        settings: &zaya_wgpu::SampleSettings,
+        history: &[u32],
+        uniform: f64,
+        vocab: usize,
+    ) -> Result<u32, EngineError> {
+        self.check_tokens(tokens)?;
+        let (&last, head) = tokens.split_last().ok_or(EngineError::NoTokens)?;
+        for &token in head {
+            self.chained = None;
+            self.session.step(token, false)?;
+        }
+        let feed = match self.chained {
+            Some(c) if c == last => zaya_wgpu::Feed::Previous,
+            _ => zaya_wgpu::Feed::Token(last),
+        };
+        self.chained = None;
+        // Built by `forward_and_sample` before anything was fed.
+        let Some((_, Ok(sampler))) = self.sampler.as_mut().filter(|(v, _)| *v == vocab) else {
+            return Err(EngineError::Gpu(zaya_wgpu::GpuError::InvalidSampler {
+                field: "device",
+                reason: format!("no sampler was built for a vocabulary of {vocab}"),
+            }));
+        };
+        let chosen = self
+            .session
+            .step_sampled(feed, sampler, settings, history, uniform)?;
+        self.chained = Some(chosen);
+        Ok(chosen)
+    }
 }
 
 impl TokenModel for GpuEngine {
@@ -349,10 +420,12 @@ impl TokenModel for GpuEngine {
         let _ = self.session.reset();
     }
 
-    /// Greedy settings (temperature 0 or top_k 1, no repetition penalty) decode on the
-    /// device with a 4-byte read-back; a sampler whose greedy choice the device argmax
-    /// matches only when every logit column is samplable, so with padding columns beyond
-    /// the tokenizer's vocab the logits are read back and the CPU sampler decides.
+    /// Every setting is decided on the device with a 4-byte read-back: plain greedy over
+    /// the graph's masked argmax when it covers exactly the sampler's columns, anything else
+    /// (penalty, temperature, top-k/p, min-p, another vocab size) by the device sampler,
+    /// which consumes the sampler's seeded uniforms exactly as `Sampler::sample` would (one
+    /// per non-greedy pick), so a seed gives the CPU backend's picks. Only a device that
+    /// cannot build the sampler falls back to reading the logits back.
     fn forward_and_sample(
         &mut self,
         tokens: &[u32],
@@ -360,13 +433,26 @@ impl TokenModel for GpuEngine {
         history: &[u32],
     ) -> Result<u32, ModelFailure> {
         let config = sampler.config();
-        let device_greedy = config.is_greedy()
-            && config.repetition_penalty == 1.0
-            && sampler.vocab_size() >= self.vocab;
-        if device_greedy {
+        let vocab = sampler.vocab_size().min(self.vocab);
+        if config.is_greedy() && config.repetition_penalty == 1.0 && vocab == self.greedy_columns {
             return Ok(self.forward_greedy(tokens)?);
         }
-        let logits = self.forward(tokens)?;
-        Ok(sampler.sample(&logits, history)?)
+        let settings = zaya_wgpu::SampleSettings {
+            temperature: config.temperature,
+            top_k: config.top_k,
+            top_p: config.top_p,
+            min_p: config.min_p,
+            repetition_penalty: config.repetition_penalty,
+        };
+        if self.device_sampler(vocab).is_none() {
+            let logits = self.forward(tokens)?;
+            return Ok(sampler.sample(&logits, history)?);
+        }
+        let uniform = if settings.is_greedy() {
+            0.0
+        } else {
+            sampler.uniform()
+        };
+        Ok(self.forward_sampled(tokens, &settings, history, uniform, vocab)?)
     }
 }

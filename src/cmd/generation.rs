@@ -281,6 +281,7 @@ impl LoadedModel {
             context,
             strategy: args.strategy.clone(),
             adapter: args.adapter.clone(),
+            columns: Some(self.tokenizer().vocab_size()),
         };
         let model = engine::load(&self.bundle, &options, &mut |stage| {
             progress.step(stage.describe())
