@@ -646,7 +646,9 @@ impl Gen<'_, '_> {
         for m in 0..nparts {
             let _ = writeln!(body, "        var part{m} = 0.0;");
         }
-        let dispatch_rows = |body: &mut String, code: &[String], extra: &dyn Fn(usize) -> String| {
+        let dispatch_rows = |body: &mut String,
+                             code: &[String],
+                             extra: &dyn Fn(usize) -> String| {
             let mut first = 0;
             for (c, class) in classes.iter().enumerate() {
                 let _ = writeln!(
@@ -783,8 +785,15 @@ impl Gen<'_, '_> {
     }
 
     /// Defines `xv_fused(i)` (the matvec vector, normed when there is a prologue) and
-    /// returns the prologue code that computes the norm's scale once per workgroup.
-    fn vector_accessor(&mut self, src: ValueId, norm: Option<(ValueId, f32)>) -> Option<String> {
+    /// returns the prologue code that computes the norm's scale once per workgroup and,
+    /// when the vector fits next to the `nparts` partial-sum arrays in 16 KiB of
+    /// workgroup memory, stages it there: every lane reads it once per row.
+    fn vector_accessor(
+        &mut self,
+        src: ValueId,
+        norm: Option<(ValueId, f32)>,
+        nparts: u64,
+    ) -> Option<String> {
         let h = self.numel(src);
         let xloc = self.input(src)?;
         let (prologue, expr) = match norm {
@@ -801,11 +810,23 @@ impl Gen<'_, '_> {
             }
             None => (String::new(), xloc.f("i")),
         };
-        let _ = write!(
+        let _ = writeln!(self.helpers, "var<private> norm_inv: f32;");
+        // Workgroup words: the staged vector, the partial sums, `reduce_wg`'s two arrays.
+        let words = h + (nparts + 2) * MATVEC_WG as u64;
+        if h > MATVEC_STAGE_MAX || words * 4 > 16384 {
+            let _ = writeln!(
+                self.helpers,
+                "fn xv_fused(i: u32) -> f32 {{\n    return {expr};\n}}"
+            );
+            return Some(prologue);
+        }
+        let _ = writeln!(
             self.helpers,
-            "var<private> norm_inv: f32;\nfn xv_fused(i: u32) -> f32 {{\n    return {expr};\n}}\n"
+            "var<workgroup> xs: array<f32, {h}>;\nfn xv_fused(i: u32) -> f32 {{\n    return xs[i];\n}}"
         );
-        Some(prologue)
+        Some(format!(
+            "{prologue}    for (var i = lid; i < {h}u; i = i + WG) {{\n        xs[i] = {expr};\n    }}\n    workgroupBarrier();\n"
+        ))
     }
 
     /// The row class of an epilogue op with `n` elements: the class of its per-row

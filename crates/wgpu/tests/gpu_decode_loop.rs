@@ -99,9 +99,37 @@ fn per_token_times() {
                 per * 1e3,
                 s.last_step_stats().dispatches
             );
+            print_kernel_times(&mut s);
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// GPU time per kernel label of one step (when the adapter has timestamps), the fastest
+/// of a few profiled steps per label (a busy 2-core host is noisy), largest first: where
+/// the step spends its time.
+fn print_kernel_times(s: &mut zaya_wgpu::GpuSession) {
+    let mut by_label = std::collections::BTreeMap::<String, (usize, f64)>::new();
+    for _ in 0..5 {
+        let Some(kernels) = s.profile_step(2).unwrap() else {
+            return;
+        };
+        let mut step = std::collections::BTreeMap::<String, (usize, f64)>::new();
+        for (label, t) in &kernels {
+            let e = step.entry(label.clone()).or_default();
+            e.0 += 1;
+            e.1 += t;
+        }
+        for (label, (n, t)) in step {
+            let e = by_label.entry(label).or_insert((n, f64::INFINITY));
+            e.1 = e.1.min(t);
+        }
+    }
+    let mut rows: Vec<_> = by_label.into_iter().collect();
+    rows.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
+    for (label, (n, t)) in rows.into_iter().take(6) {
+        eprintln!("    {label:>24}: {n:>3} kernels, {:8.3} ms", t * 1e3);
+    }
 }
 
 fn tempfile_dir() -> std::path::PathBuf {
