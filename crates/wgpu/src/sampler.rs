@@ -183,7 +183,7 @@ impl DeviceSampler {
         }
         let shader = Shader::Generated(Arc::new(GeneratedShader {
             label: "sample".into(),
-            source: format!("{}\n{}\n{SAMPLE}", wgsl::COMMON, wgsl::reduce_wg(SAMPLE_WG)),
+            source: Self::wgsl(),
             writable: vec![false, true, true, true],
         }));
         let pipeline = ctx.pipeline(shader)?;
@@ -227,6 +227,11 @@ impl DeviceSampler {
             capacity,
             mirror: Vec::new(),
         })
+    }
+
+    /// The kernel's complete WGSL module (for lowering checks without a device).
+    pub fn wgsl() -> String {
+        format!("{}\n{}\n{SAMPLE}", wgsl::COMMON, wgsl::reduce_wg(SAMPLE_WG))
     }
 
     /// Columns that can be chosen (the tokenizer's vocabulary).
