@@ -5,12 +5,14 @@
 //!
 //! - **Fused matvec** (`matvec` and `head` groups, and any group of the same shape): an
 //!   optional RMSNorm prologue (recomputed by every workgroup, so no launch produces the
-//!   normed vector), one or more matvecs reading their weights packed (affine 4/8-bit, MXFP4,
+//!   normed vector; the vector is staged once per workgroup in workgroup memory when it
+//!   fits), one or more matvecs reading their weights packed (affine 4/8-bit, MXFP4,
 //!   f16/bf16/f32; an expert index read from a GPU buffer), and a per-row elementwise
 //!   epilogue generated from the group's unary/binary/select/const/vector-weight ops (bias,
 //!   SwiGLU, gate-prob scale, skip `select`, residual merge). Rows of sibling matvecs are
-//!   concatenated and split across workgroups; matvecs with the same number of rows compute
-//!   the same row together, so an epilogue that combines them (SwiGLU) stays per row. An
+//!   concatenated and split across workgroups, each computing [`MATVEC_TPR`]-thread "lanes"
+//!   of rows in batches (one segmented reduction per batch, not one workgroup reduction per
+//!   row); matvecs with the same number of rows compute the same row together, so an epilogue that combines them (SwiGLU) stays per row. An
 //!   `argmax` over the result (the greedy head) is finished in the same launch up to
 //!   [`ONE_PASS_ARGMAX`] rows, else reduced to per-workgroup partial maxima and finished by
 //!   a one-workgroup launch: exactly the dispatch count of `zaya_opt::Plan`.
@@ -44,12 +46,15 @@ const MATVEC_WG: u32 = 64;
 /// Threads cooperating on one row of a fused matvec: the workgroup computes
 /// `MATVEC_WG / MATVEC_TPR` rows at once ("lanes"), so one short segmented reduction
 /// (log2 of this many barrier steps) finishes a batch of rows instead of a full workgroup
-/// reduction per row, and a row's threads read adjacent packed words.
+/// reduction per row, and a row's threads read adjacent packed words (8 x 4 bytes: one
+/// 32-byte memory sector per row and step on a GPU; on lavapipe 4, 8 and 16 measured within
+/// 15 % of each other on 8B-width rows, 64 was 3x slower on tiny-a's 128-column rows).
 const MATVEC_TPR: u32 = 8;
 /// Batches of lanes per fused-matvec workgroup (rows per workgroup = lanes x batches):
 /// the RMSNorm prologue and the vector staging are per workgroup, so fewer, fuller
-/// workgroups amortize them; enough remain to fill a real GPU (ZAYA1-8B's smallest fused
-/// matvec has 2048 rows, i.e. 64 workgroups).
+/// workgroups amortize them; enough remain to spread over a real GPU (ZAYA1-8B's smallest
+/// fused matvec, q/k/v, has 1536 rows, i.e. 48 workgroups; 8 batches measured no faster on
+/// lavapipe).
 const MATVEC_BATCHES: u64 = 4;
 /// Largest vector a fused matvec stages in workgroup memory (f32 words): it is read once
 /// per row by every lane, and workgroup memory is much cheaper than re-reading (and
