@@ -199,8 +199,15 @@ impl<'a> Lowering<'a> {
             }
             dims.push(v.ty.const_dims().map(|d| d.to_vec()).unwrap_or_default());
         }
-        let fused = fused_dequants(g);
-        let constant = constant_values(g);
+        let matvec_only = zaya_ir::analysis::matvec_only_weights(g);
+        let fused: Vec<bool> = g
+            .insts
+            .iter()
+            .map(|inst| {
+                matches!(inst.op, Op::Dequant { .. }) && matvec_only[inst.outputs[0].index()]
+            })
+            .collect();
+        let constant = zaya_ir::analysis::step_invariant_values(g);
         let mut plan = Plan {
             value_buffer: vec![None; g.values.len()],
             ..Default::default()
@@ -825,49 +832,6 @@ fn broadcast_strides(dims: &[u64], out: &[u64; 4]) -> [u64; 4] {
         stride *= d;
     }
     strides
-}
-
-/// Dequants whose every use is the weight operand of a matvec: fused into the matvec.
-pub fn fused_dequants(g: &Graph) -> Vec<bool> {
-    let mut value_ok = vec![false; g.values.len()];
-    for inst in &g.insts {
-        if let Op::Dequant { .. } = inst.op {
-            value_ok[inst.outputs[0].index()] = true;
-        }
-    }
-    for inst in &g.insts {
-        for (k, v) in inst.inputs.iter().enumerate() {
-            if !(matches!(inst.op, Op::MatVec) && k == 0) {
-                value_ok[v.index()] = false;
-            }
-        }
-    }
-    for (_, v) in &g.outputs {
-        value_ok[v.index()] = false;
-    }
-    g.insts
-        .iter()
-        .map(|inst| matches!(inst.op, Op::Dequant { .. }) && value_ok[inst.outputs[0].index()])
-        .collect()
-}
-
-/// Values that never change between steps: consts, un-indexed weight dequants, and what
-/// is computed from those alone.
-fn constant_values(g: &Graph) -> Vec<bool> {
-    let mut c = vec![false; g.values.len()];
-    for inst in &g.insts {
-        let constant = match inst.op {
-            Op::Const { .. } => true,
-            Op::Dequant { .. } => inst.inputs.is_empty(),
-            Op::Symbol { .. } | Op::StateRead { .. } | Op::Attention { .. } => false,
-            ref op if op.has_side_effect() => false,
-            _ => !inst.inputs.is_empty() && inst.inputs.iter().all(|v| c[v.index()]),
-        };
-        for o in &inst.outputs {
-            c[o.index()] = constant;
-        }
-    }
-    c
 }
 
 /// For each graph input, the smallest bound among its uses as an index (dequant of a
