@@ -129,6 +129,21 @@ pub fn check_vocab(tokenizer: &Tokenizer, config: &Config) -> Result<(), EngineE
     Ok(())
 }
 
+/// The graph every engine runs: the decode graph of `bundle` with `options.skip`, its greedy
+/// `next_token` restricted to `options.columns`, optimized by `options.strategy`.
+pub fn decode_graph(
+    bundle: &Bundle,
+    options: &EngineOptions,
+) -> Result<zaya_ir::Graph, EngineError> {
+    let strategy = check_strategy(options.strategy.as_deref())?;
+    let config = &bundle.config;
+    let mut graph = build_decode_graph_with(config, bundle, GraphOptions { skip: options.skip })?;
+    // Before optimizing, so the unmasked argmax is dead code that `dce` removes.
+    zaya_model::graph::mask_next_token(&mut graph, options.columns.unwrap_or(config.vocab_size))?;
+    let (graph, _) = strategy.apply(&graph).map_err(EngineError::Strategy)?;
+    Ok(graph)
+}
+
 /// Steps of building an engine, reported so a caller can show progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LoadStage {
@@ -183,9 +198,7 @@ impl<'b> CpuEngine<'b> {
         options.validate()?;
         let config = &bundle.config;
         on_stage(LoadStage::BuildGraph);
-        let strategy = check_strategy(options.strategy.as_deref())?;
-        let graph = build_decode_graph_with(config, bundle, GraphOptions { skip: options.skip })?;
-        let (graph, _) = strategy.apply(&graph).map_err(EngineError::Strategy)?;
+        let graph = decode_graph(bundle, options)?;
         on_stage(LoadStage::BindWeights);
         let weights = bind_bundle(bundle, &graph)?;
         on_stage(LoadStage::AllocateSession);
@@ -274,13 +287,8 @@ impl GpuEngine {
         options.validate()?;
         let config = &bundle.config;
         on_stage(LoadStage::BuildGraph);
-        let strategy = check_strategy(options.strategy.as_deref())?;
-        let mut graph =
-            build_decode_graph_with(config, bundle, GraphOptions { skip: options.skip })?;
         let greedy_columns = options.columns.unwrap_or(config.vocab_size);
-        // Before optimizing: the unmasked argmax is then dead code.
-        zaya_model::graph::mask_next_token(&mut graph, greedy_columns)?;
-        let (graph, _) = strategy.apply(&graph).map_err(EngineError::Strategy)?;
+        let graph = decode_graph(bundle, options)?;
         on_stage(LoadStage::BindWeights);
         let ctx = zaya_wgpu::GpuContext::new(&zaya_wgpu::AdapterChoice {
             name: options.adapter.clone(),
