@@ -158,3 +158,87 @@ fn seeded_sampling_on_the_gpu_is_reproducible_and_matches_the_cpu() {
     ];
     assert_eq!(run("wgpu", &extra), run("cpu", &extra));
 }
+
+fn zaya_with_stdin(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zaya-graph"))
+        .args(args)
+        .env(
+            "XDG_CACHE_HOME",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("gpu-cli-cache"),
+        )
+        .env("NODEVICE_SELECT", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("writes");
+    child.wait_with_output().expect("finishes")
+}
+
+#[test]
+fn chat_through_a_pipe_and_smoke_run_on_the_gpu_like_on_the_cpu() {
+    if !has_adapter() {
+        return;
+    }
+    let chat = |backend: &str| {
+        let o = zaya_with_stdin(
+            &[
+                "chat",
+                "--backend",
+                backend,
+                "--strategy",
+                "all",
+                "--greedy",
+                "--max-tokens",
+                "6",
+            ],
+            "Hello\nAnd again\n/exit\n",
+        );
+        assert!(
+            o.status.success(),
+            "{backend}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(err.contains("[turn 2:"), "{backend}: {err}");
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    assert_eq!(
+        chat("wgpu"),
+        chat("cpu"),
+        "greedy chat on the GPU equals the CPU"
+    );
+
+    let smoke = |backend: &str| {
+        let o = zaya(&[
+            "smoke",
+            "--backend",
+            backend,
+            "--max-tokens",
+            "4",
+            "--think-max-tokens",
+            "8",
+        ]);
+        // Random weights: every check fails honestly (exit 1), but the run completes.
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{backend}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let (gpu, cpu) = (smoke("wgpu"), smoke("cpu"));
+    assert!(
+        gpu.contains("What is 2+2?") && gpu.contains("FAIL"),
+        "{gpu}"
+    );
+    assert_eq!(gpu, cpu, "greedy smoke on the GPU equals the CPU");
+}
