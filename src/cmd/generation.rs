@@ -304,6 +304,25 @@ impl LoadedModel {
             options.backend,
             context
         );
+        // Spec §4: say where the two skip semantics can disagree for this bundle.
+        if let Ok(routes) = zaya_model::verify::skip_routes(&self.bundle) {
+            let reachable: Vec<usize> = routes
+                .iter()
+                .filter(|r| r.reachable)
+                .map(|r| r.layer)
+                .collect();
+            eprintln!(
+                "skip route reachable in {} of {} MoE layers{} (--mod-skip {})",
+                reachable.len(),
+                routes.len(),
+                if reachable.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {reachable:?}")
+                },
+                options.skip
+            );
+        }
         Ok((model, elapsed))
     }
 }

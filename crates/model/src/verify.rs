@@ -96,6 +96,37 @@ pub struct Report {
 }
 
 /// Builds the report; never fails (failures are what it reports).
+/// Whether the skip route (index `experts`) of one MoE layer can win the biased top-1 choice
+/// (spec §4): probabilities are in [0, 1], so skip can win only if
+/// `max_e b_e - b_skip < 1`. NaN biases count as reachable (the unsafe side).
+pub fn skip_route(layer: usize, balancing_biases: &[f32], experts: usize) -> SkipRoute {
+    let skip_bias = balancing_biases.get(experts).copied().unwrap_or(f32::NAN);
+    let max_expert_bias = balancing_biases[..experts.min(balancing_biases.len())]
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    let margin = max_expert_bias - skip_bias;
+    SkipRoute {
+        layer,
+        max_expert_bias,
+        skip_bias,
+        margin,
+        reachable: margin.is_nan() || margin < 1.0,
+    }
+}
+
+/// The skip route of every MoE layer of an opened bundle (reads only the small bias vectors).
+pub fn skip_routes(bundle: &crate::Bundle) -> Result<Vec<SkipRoute>, crate::ModelError> {
+    let config = &bundle.config;
+    (1..config.num_layers)
+        .step_by(2)
+        .map(|layer| {
+            let b = bundle.vector_f32(&names::balancing_biases(layer))?;
+            Ok(skip_route(layer, &b, config.num_experts))
+        })
+        .collect()
+}
+
 pub fn verify(dir: &Path) -> Report {
     let started = Instant::now();
     let mut report = Report::empty(dir);
@@ -287,21 +318,8 @@ impl Report {
             if b.len() != config.num_experts + 1 {
                 continue; // reported as a shape problem
             }
-            let skip_bias = b[config.num_experts];
-            let max_expert_bias = b[..config.num_experts]
-                .iter()
-                .copied()
-                .fold(f32::NEG_INFINITY, f32::max);
-            let margin = max_expert_bias - skip_bias;
-            // NaN biases make every comparison false; count that as reachable (unsafe side).
-            let reachable = margin.is_nan() || margin < 1.0;
-            self.skip_route.push(SkipRoute {
-                layer,
-                max_expert_bias,
-                skip_bias,
-                margin,
-                reachable,
-            });
+            let route = skip_route(layer, &b, config.num_experts);
+            self.skip_route.push(route);
         }
         let reachable: Vec<usize> = self
             .skip_route
