@@ -191,7 +191,9 @@ pub fn attention(
     out: &mut [f32],
 ) {
     let group = nq / nkv;
+    // One scratch pair per call, reused by every head.
     let mut scores = vec![0f32; len];
+    let mut probs = vec![0f32; len];
     for h in 0..nq {
         let kv = h / group;
         let qh = &q[h * hd..(h + 1) * hd];
@@ -199,7 +201,6 @@ pub fn attention(
             let kt = &k_cache[(kv * ctx + t) * hd..(kv * ctx + t + 1) * hd];
             *s = dot(qh, kt) * scale;
         }
-        let mut probs = vec![0f32; len];
         softmax_rows(&scores, len, &mut probs);
         let oh = &mut out[h * hd..(h + 1) * hd];
         for d in 0..hd {

@@ -620,11 +620,10 @@ impl<'w> Session<'w> {
         let inst = &g.insts[i];
         match inst.op {
             Op::StateWrite { state } => {
-                let src = match &self.bufs[inst.inputs[0].index()] {
-                    Buf::F32(b) => b.clone(),
-                    _ => Vec::new(),
-                };
-                self.states[state.index()].copy_from_slice(&src);
+                // Disjoint fields: no copy of the value on the per-token path.
+                if let Buf::F32(src) = &self.bufs[inst.inputs[0].index()] {
+                    self.states[state.index()].copy_from_slice(src);
+                }
             }
             Op::CacheAppend { state } => {
                 let pos = self.position_of(inst.inputs[1]);
