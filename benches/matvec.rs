@@ -135,7 +135,7 @@ fn cpu(bencher: divan::Bencher, name: &str) {
         // A matvec graph has no state: rewinding keeps the session usable forever.
         session.reset();
         session
-            .step(&[zaya_graph::cpu::Input::F32(&x)])
+            .run(&[zaya_graph::cpu::Input::F32(&x)])
             .expect("step");
     });
 }

@@ -105,7 +105,7 @@ fn run(graph: Graph) -> Vec<f32> {
     let program = Arc::new(Program::new(graph, weights()).expect("valid program"));
     let mut session = program.session(1).expect("session");
     let x: Vec<f32> = (0..64).map(|i| (i as f32 * 0.37).sin()).collect();
-    session.step(&[Input::F32(&x)]).expect("step");
+    session.run(&[Input::F32(&x)]).expect("step");
     session.output_f32("y").expect("output y").to_vec()
 }
 

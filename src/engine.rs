@@ -1,35 +1,136 @@
-//! The one place a bundle becomes a running model for generation.
+//! The one place a bundle becomes a running model, for every caller (`run`, `chat`, `smoke`,
+//! `eval`, `bench`, a server, the tests).
 //!
-//! The CLI (`run`, `chat`, `smoke`) only ever sees a [`zaya_chat::TokenModel`]: everything
-//! backend-specific (which graph, which executor, how weights are bound) stays here, so a GPU
-//! engine can be added as one more [`BackendKind`] arm and one more struct beside
-//! [`CpuEngine`] (the wgpu engine will also override `forward_and_sample` to sample on the
-//! device instead of copying the logits back).
+//! - [`Backend`] names where a graph runs (the one backend enum of the CLI, the engine and the
+//!   benchmarks); [`Device`] is an opened backend and the only place that matches on it:
+//!   [`Device::bind`] turns a bundle and a graph into a backend-neutral
+//!   [`zaya_ir::Executor`].
+//! - [`Model`] is a loaded model: the shared bundle, the optimized decode graph bound to its
+//!   weights once. `Send + Sync` and without borrowed lifetimes, so a server holds an
+//!   `Arc<Model>` and serves many sequences from it.
+//! - [`Session`] is one sequence of a model (its KV caches, conv and value states, position),
+//!   and the [`zaya_chat::TokenModel`] that generation and chat run on. Sessions of one model
+//!   are independent: they can be interleaved or live on different threads.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), zaya_graph::engine::EngineError> {
+//! use std::sync::Arc;
+//! use zaya_chat::TokenModel;
+//! use zaya_graph::engine::{EngineOptions, Model};
+//! let bundle = Arc::new(zaya_model::Bundle::open("/path/to/bundle".as_ref())?);
+//! let model = Arc::new(Model::load(bundle, &EngineOptions::cpu(4096), &mut |_| {})?);
+//! let mut a = model.session()?; // one conversation
+//! let mut b = model.session()?; // another, sharing the weights
+//! let logits = a.forward(&[2, 105])?;
+//! b.forward(&[2])?;
+//! # let _ = logits; Ok(()) }
+//! ```
 
 use std::sync::Arc;
 
 use zaya_chat::{ModelFailure, TokenModel, Tokenizer};
-use zaya_cpu::{CpuError, Input, Program, Session, bind_bundle};
-use zaya_ir::GraphError;
+use zaya_ir::exec::{ExecError, ExecSession, Executor, Feed, Input, LOGITS, SampleSettings};
+use zaya_ir::{Graph, GraphError};
 use zaya_model::graph::{GraphOptions, build_decode_graph_with};
 use zaya_model::{Bundle, Config, ModelError, SkipMode};
 
-/// Where the model runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum BackendKind {
+/// Where a graph runs: the one backend enum of the CLI, the engine and the benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
     /// The reference interpreter (`zaya-cpu`): exact, portable, slow on the full model.
     #[default]
     Cpu,
-    /// The wgpu backend (`zaya-wgpu`): Metal, Vulkan, DX12 or GL.
+    /// The wgpu backend (`zaya-wgpu`; `--adapter NAME`, `WGPU_BACKEND=vulkan|metal|gl|dx12`).
     Wgpu,
 }
 
-impl std::fmt::Display for BackendKind {
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+            Backend::Wgpu => "wgpu",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            BackendKind::Cpu => "cpu",
-            BackendKind::Wgpu => "wgpu",
+        f.write_str(self.as_str())
+    }
+}
+
+/// An opened backend: the CPU, or a GPU device (its context is shared by every executor
+/// bound on it). The only place that matches on [`Backend`].
+#[derive(Clone, Debug)]
+pub enum Device {
+    Cpu,
+    Gpu(Arc<zaya_wgpu::GpuContext>),
+}
+
+impl Device {
+    /// Opens `backend`; `adapter` (a case-insensitive substring of the adapter's name) only
+    /// for the wgpu backend.
+    pub fn open(backend: Backend, adapter: Option<&str>) -> Result<Device, EngineError> {
+        match backend {
+            Backend::Cpu => match adapter {
+                Some(name) => Err(EngineError::AdapterOnCpu(name.to_string())),
+                None => Ok(Device::Cpu),
+            },
+            Backend::Wgpu => Ok(Device::Gpu(Arc::new(zaya_wgpu::GpuContext::new(
+                &zaya_wgpu::AdapterChoice {
+                    name: adapter.map(str::to_string),
+                },
+            )?))),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Device::Cpu => Backend::Cpu,
+            Device::Gpu(_) => Backend::Wgpu,
+        }
+    }
+
+    /// Binds `graph`'s weights to `bundle` once (the CPU reads the shared memory map, a GPU
+    /// uploads them still packed) and validates it for this backend.
+    pub fn bind(
+        &self,
+        bundle: &Arc<Bundle>,
+        graph: Graph,
+    ) -> Result<Arc<dyn Executor>, EngineError> {
+        Ok(match self {
+            Device::Cpu => zaya_cpu::Program::from_bundle(bundle, graph)? as Arc<dyn Executor>,
+            Device::Gpu(ctx) => zaya_wgpu::GpuProgram::from_bundle(Arc::clone(ctx), bundle, graph)?
+                as Arc<dyn Executor>,
         })
+    }
+
+    /// The device in words (`CPU interpreter (8 threads)`, `NVIDIA ... (Vulkan, DiscreteGpu)`).
+    pub fn describe(&self) -> String {
+        match self {
+            Device::Cpu => format!(
+                "CPU interpreter ({} threads)",
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            ),
+            Device::Gpu(ctx) => format!(
+                "{} ({}, {})",
+                ctx.summary.name, ctx.summary.backend, ctx.summary.device_type
+            ),
+        }
+    }
+
+    /// This backend's rules for the optimizer's plan (launches, binding budget, alignment).
+    pub fn target(&self) -> zaya_ir::Target {
+        match self {
+            Device::Cpu => zaya_cpu::TARGET,
+            Device::Gpu(ctx) => zaya_wgpu::target(&ctx.limits()),
+        }
+    }
+
+    /// Whether kernels can be timed one by one on the device.
+    pub fn timestamps(&self) -> bool {
+        matches!(self, Device::Gpu(ctx) if ctx.features.timestamp_query)
     }
 }
 
@@ -39,7 +140,7 @@ pub const STRATEGY_NONE: &str = "none";
 /// How to build an engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineOptions {
-    pub backend: BackendKind,
+    pub backend: Backend,
     /// What a MoE layer does with tokens routed to the skip expert (spec §4).
     pub skip: SkipMode,
     /// Session capacity in tokens: the prompt plus everything generated must fit.
@@ -60,7 +161,7 @@ impl EngineOptions {
     /// Options for the CPU backend with the default skip semantics and no optimization.
     pub fn cpu(context: usize) -> Self {
         Self {
-            backend: BackendKind::Cpu,
+            backend: Backend::Cpu,
             skip: SkipMode::default(),
             context,
             strategy: None,
@@ -100,8 +201,17 @@ pub enum EngineError {
     #[error("token id {token} is out of range for the model's vocabulary of {vocab}")]
     TokenOutOfRange { token: u32, vocab: usize },
 
+    #[error("the graph has no f32 `{LOGITS}` output")]
+    MissingLogits,
+
     #[error("nothing to feed: a forward pass needs at least one token")]
     NoTokens,
+
+    #[error("--adapter {0}: only the wgpu backend chooses an adapter")]
+    AdapterOnCpu(String),
+
+    #[error(transparent)]
+    Exec(#[from] ExecError),
 
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -110,7 +220,7 @@ pub enum EngineError {
     Graph(#[from] GraphError),
 
     #[error(transparent)]
-    Cpu(#[from] CpuError),
+    Cpu(#[from] zaya_cpu::CpuError),
 
     #[error(transparent)]
     Gpu(#[from] zaya_wgpu::GpuError),
@@ -144,14 +254,14 @@ pub fn decode_graph(
     Ok(graph)
 }
 
-/// Steps of building an engine, reported so a caller can show progress.
+/// Steps of loading a model, reported so a caller can show progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LoadStage {
     /// Building the decode graph from the config and the stored weight formats.
     BuildGraph,
     /// Binding every graph weight to the bundle's (memory-mapped) tensors.
     BindWeights,
-    /// Validating the program and allocating the session's state for the context.
+    /// Validating the program and building what every session shares (GPU pipelines).
     AllocateSession,
 }
 
@@ -163,147 +273,133 @@ impl LoadStage {
         match self {
             LoadStage::BuildGraph => "building the decode graph",
             LoadStage::BindWeights => "binding weights",
-            LoadStage::AllocateSession => "allocating the session",
+            LoadStage::AllocateSession => "preparing the executor",
         }
     }
 }
 
-/// Builds the engine `options.backend` names. The result borrows `bundle` (weights stay in its
-/// memory map).
-pub fn load<'b>(
-    bundle: &'b Bundle,
-    options: &EngineOptions,
-    on_stage: &mut dyn FnMut(LoadStage),
-) -> Result<Box<dyn TokenModel + 'b>, EngineError> {
-    options.validate()?;
-    match options.backend {
-        BackendKind::Cpu => Ok(Box::new(CpuEngine::new(bundle, options, on_stage)?)),
-        BackendKind::Wgpu => Ok(Box::new(GpuEngine::new(bundle, options, on_stage)?)),
-    }
-}
-
-/// The reference interpreter as a [`TokenModel`]: tokens go one at a time through the decode
-/// graph (there is no separate prefill graph yet), and the logits of the last one are returned.
-pub struct CpuEngine<'b> {
-    session: Session<'b>,
-    vocab: usize,
-}
-
-impl<'b> CpuEngine<'b> {
-    pub fn new(
-        bundle: &'b Bundle,
-        options: &EngineOptions,
-        on_stage: &mut dyn FnMut(LoadStage),
-    ) -> Result<Self, EngineError> {
-        options.validate()?;
-        let config = &bundle.config;
-        on_stage(LoadStage::BuildGraph);
-        let graph = decode_graph(bundle, options)?;
-        on_stage(LoadStage::BindWeights);
-        let weights = bind_bundle(bundle, &graph)?;
-        on_stage(LoadStage::AllocateSession);
-        // `Program::session` takes `&Arc<Self>`; the program is not Send (its weights borrow
-        // the bundle), which is fine: an engine lives on one thread.
-        #[allow(clippy::arc_with_non_send_sync)]
-        let program = Arc::new(Program::new(graph, weights)?);
-        let session = program.session(options.context)?;
-        Ok(Self {
-            session,
-            vocab: config.vocab_size,
-        })
-    }
-
-    fn forward_tokens(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
-        if tokens.is_empty() {
-            return Err(EngineError::NoTokens);
-        }
-        // All ids are checked before any is fed, so a bad id leaves the state untouched.
-        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= self.vocab) {
-            return Err(EngineError::TokenOutOfRange {
-                token,
-                vocab: self.vocab,
-            });
-        }
-        for &token in tokens {
-            self.session.step(&[Input::U32(&[token])])?;
-        }
-        let logits = self
-            .session
-            .output_f32(zaya_cpu::LOGITS)
-            .ok_or_else(|| CpuError::MissingOutput(zaya_cpu::LOGITS.into()))?;
-        Ok(logits.to_vec())
-    }
-}
-
-impl TokenModel for CpuEngine<'_> {
-    fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelFailure> {
-        Ok(self.forward_tokens(tokens)?)
-    }
-
-    fn logits_len(&self) -> usize {
-        self.vocab
-    }
-
-    fn context_len(&self) -> usize {
-        self.session.capacity()
-    }
-
-    fn position(&self) -> usize {
-        self.session.position()
-    }
-
-    fn reset(&mut self) {
-        self.session.reset();
-    }
-}
-
-/// The wgpu backend as a [`TokenModel`]. Prompt tokens are fed one by one through the
-/// decode graph and every token is chosen on the device, with only its 4-byte id read back:
-/// greedy settings take the graph's `next_token` argmax (restricted to
-/// [`EngineOptions::columns`]; [`GpuSession::step_greedy`]), everything else the device
-/// sampler ([`GpuSession::step_sampled`]), which draws with the CPU sampler's seeded uniforms
-/// and picks what it would pick. The logits are read back for the CPU sampler only when the
-/// device cannot build its sampler (said once on stderr).
-///
-/// [`GpuSession::step_greedy`]: zaya_wgpu::GpuSession::step_greedy
-/// [`GpuSession::step_sampled`]: zaya_wgpu::GpuSession::step_sampled
-pub struct GpuEngine {
-    session: zaya_wgpu::GpuSession,
-    vocab: usize,
+/// A loaded model: the shared bundle and its optimized decode graph, bound to the weights
+/// once on one device. `Send + Sync`; open any number of [`Session`]s.
+pub struct Model {
+    bundle: Arc<Bundle>,
+    executor: Arc<dyn Executor>,
+    device: Device,
+    /// Session capacity when none is given ([`EngineOptions::context`]).
+    context: usize,
     /// Columns the graph's greedy `next_token` ranges over.
     greedy_columns: usize,
-    /// The id chosen on the device by the last step (already in its token buffer).
-    chained: Option<u32>,
-    /// The device sampler, built on first use for its vocabulary size, or why it could not be.
-    sampler: Option<(usize, Result<zaya_wgpu::DeviceSampler, String>)>,
 }
 
-impl GpuEngine {
-    pub fn new(
-        bundle: &Bundle,
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("bundle", &self.bundle.dir)
+            .field("backend", &self.device.backend())
+            .field("context", &self.context)
+            .finish()
+    }
+}
+
+impl Model {
+    /// Builds the decode graph of `bundle` for `options` and binds it on `options.backend`.
+    pub fn load(
+        bundle: Arc<Bundle>,
         options: &EngineOptions,
         on_stage: &mut dyn FnMut(LoadStage),
-    ) -> Result<Self, EngineError> {
+    ) -> Result<Model, EngineError> {
         options.validate()?;
-        let config = &bundle.config;
         on_stage(LoadStage::BuildGraph);
-        let greedy_columns = options.columns.unwrap_or(config.vocab_size);
-        let graph = decode_graph(bundle, options)?;
+        let graph = decode_graph(&bundle, options)?;
         on_stage(LoadStage::BindWeights);
-        let ctx = zaya_wgpu::GpuContext::new(&zaya_wgpu::AdapterChoice {
-            name: options.adapter.clone(),
-        })?;
-        let weights = zaya_wgpu::bind_bundle(bundle, &graph)?;
+        let device = Device::open(options.backend, options.adapter.as_deref())?;
         on_stage(LoadStage::AllocateSession);
-        let program = zaya_wgpu::GpuProgram::new(Arc::new(ctx), graph, &weights)?;
-        let session = program.session(options.context)?;
-        Ok(Self {
-            session,
-            vocab: config.vocab_size,
-            greedy_columns,
-            chained: None,
-            sampler: None,
+        Model::bind(bundle, &device, graph, options)
+    }
+
+    /// [`Self::load`] on an already opened device (several models can share one GPU).
+    pub fn load_on(
+        bundle: Arc<Bundle>,
+        device: &Device,
+        options: &EngineOptions,
+    ) -> Result<Model, EngineError> {
+        options.validate()?;
+        let graph = decode_graph(&bundle, options)?;
+        Model::bind(bundle, device, graph, options)
+    }
+
+    fn bind(
+        bundle: Arc<Bundle>,
+        device: &Device,
+        graph: Graph,
+        options: &EngineOptions,
+    ) -> Result<Model, EngineError> {
+        let executor = device.bind(&bundle, graph)?;
+        Ok(Model {
+            greedy_columns: options.columns.unwrap_or(bundle.config.vocab_size),
+            context: options.context,
+            device: device.clone(),
+            executor,
+            bundle,
         })
+    }
+
+    /// A new sequence with the model's default capacity ([`EngineOptions::context`]).
+    pub fn session(&self) -> Result<Session, EngineError> {
+        self.session_with_capacity(self.context)
+    }
+
+    /// A new sequence with room for `capacity` tokens (its KV caches are sized to it).
+    pub fn session_with_capacity(&self, capacity: usize) -> Result<Session, EngineError> {
+        if capacity == 0 {
+            return Err(EngineError::ZeroContext);
+        }
+        Ok(Session {
+            inner: Arc::clone(&self.executor).session(capacity)?,
+            vocab: self.bundle.config.vocab_size,
+            greedy_columns: self.greedy_columns,
+            chained: None,
+            sampling: None,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.bundle.config
+    }
+
+    pub fn bundle(&self) -> &Arc<Bundle> {
+        &self.bundle
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.device.backend()
+    }
+
+    /// The bound graph, for callers that run it directly (`eval` reads router choices).
+    pub fn executor(&self) -> &Arc<dyn Executor> {
+        &self.executor
+    }
+}
+
+/// One sequence of a [`Model`]: its state and position. Prompt tokens go one at a time
+/// through the decode graph. Every token is chosen on the backend when it can: greedy
+/// settings take the graph's `next_token` argmax (restricted to [`EngineOptions::columns`]),
+/// with the chosen id fed back without a host round trip; other settings use the backend's
+/// device sampler (the GPU's, fed the CPU sampler's seeded uniforms, so `--seed` reproduces
+/// the CPU's picks). A backend without one returns the logits, sampled on the host.
+pub struct Session {
+    inner: Box<dyn ExecSession>,
+    vocab: usize,
+    greedy_columns: usize,
+    /// The id the backend chose in the last step (already where the next step reads it).
+    chained: Option<u32>,
+    /// Whether the backend samples over this many columns, or why not (said once).
+    sampling: Option<(usize, Result<(), String>)>,
+}
+
+impl Session {
+    /// The backend session underneath (to read outputs other than the logits).
+    pub fn exec(&mut self) -> &mut dyn ExecSession {
+        self.inner.as_mut()
     }
 
     fn check_tokens(&self, tokens: &[u32]) -> Result<(), EngineError> {
@@ -319,62 +415,65 @@ impl GpuEngine {
         }
     }
 
-    fn forward_tokens(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+    /// Feeds `tokens` (all ids checked first, so a bad one leaves the state untouched) and
+    /// returns the logits of the last.
+    pub fn forward_tokens(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
         self.check_tokens(tokens)?;
         self.chained = None;
         let (last, head) = tokens.split_last().ok_or(EngineError::NoTokens)?;
         for &token in head {
-            self.session.step(token, false)?;
+            self.inner.step(&[Input::U32(&[token])], &[])?;
         }
-        let logits = self.session.step(*last, true)?;
-        logits.ok_or_else(|| {
-            EngineError::Gpu(zaya_wgpu::GpuError::UnknownName {
-                what: "graph output",
-                name: "logits".into(),
-            })
-        })
+        let out = self.inner.step(&[Input::U32(&[*last])], &[LOGITS])?;
+        out.into_iter()
+            .next()
+            .and_then(zaya_ir::Tensor::into_f32)
+            .ok_or_else(|| EngineError::MissingLogits)
     }
 
-    /// Feeds `tokens` and returns the device's greedy choice: every token goes through
-    /// `step_greedy`, and a token equal to the previous step's device choice is fed from
-    /// the GPU buffer instead of the host.
-    fn forward_greedy(&mut self, tokens: &[u32]) -> Result<u32, EngineError> {
+    /// How a token equal to the last chosen one is fed: from where the backend left it.
+    fn feed(&self, token: u32) -> Feed {
+        match self.chained {
+            Some(c) if c == token => Feed::Previous,
+            _ => Feed::Token(token),
+        }
+    }
+
+    /// Feeds `tokens` and returns the backend's greedy choice.
+    pub fn forward_greedy(&mut self, tokens: &[u32]) -> Result<u32, EngineError> {
         self.check_tokens(tokens)?;
         let mut chosen = 0;
         for &token in tokens {
-            let feed = match self.chained {
-                Some(c) if c == token => zaya_wgpu::Feed::Previous,
-                _ => zaya_wgpu::Feed::Token(token),
-            };
-            chosen = self.session.step_greedy(feed)?;
+            chosen = self.inner.step_greedy(self.feed(token))?;
             self.chained = Some(chosen);
         }
         Ok(chosen)
     }
 
-    /// The device sampler for `vocab` samplable columns, built on first use; `Err` carries
-    /// why the device cannot sample (reported on stderr once, then the CPU samples).
-    fn device_sampler(&mut self, vocab: usize) -> Option<&mut zaya_wgpu::DeviceSampler> {
-        if self.sampler.as_ref().is_none_or(|(v, _)| *v != vocab) {
-            let built = self
-                .session
-                .device_sampler(vocab)
-                .map_err(|e| e.to_string());
-            if let Err(reason) = &built {
+    /// Whether the backend samples over `vocab` columns (prepared on first use; why not is
+    /// reported on stderr once, then the host samples).
+    fn samples_on_device(&mut self, vocab: usize) -> bool {
+        if self.sampling.as_ref().is_none_or(|(v, _)| *v != vocab) {
+            let prepared = self.inner.prepare_sampling(vocab);
+            // A backend without a device sampler is the ordinary case; a GPU that could not
+            // build one is worth a note.
+            if let Err(e) = &prepared
+                && !matches!(e, ExecError::Unsupported(_))
+            {
                 eprintln!(
-                    "note: the GPU cannot sample ({reason}); logits are read back and sampled on the CPU"
+                    "note: the device cannot sample ({e}); logits are read back and sampled on the host"
                 );
             }
-            self.sampler = Some((vocab, built));
+            self.sampling = Some((vocab, prepared.map_err(|e| e.to_string())));
         }
-        self.sampler.as_mut().and_then(|(_, s)| s.as_mut().ok())
+        matches!(&self.sampling, Some((_, Ok(()))))
     }
 
-    /// Feeds `tokens` and lets the device sampler pick the next one (4-byte read-back).
+    /// Feeds `tokens` and lets the backend's sampler pick the next one.
     fn forward_sampled(
         &mut self,
         tokens: &[u32],
-        settings: &zaya_wgpu::SampleSettings,
+        settings: &SampleSettings,
         history: &[u32],
         uniform: f64,
         vocab: usize,
@@ -383,29 +482,19 @@ impl GpuEngine {
         let (&last, head) = tokens.split_last().ok_or(EngineError::NoTokens)?;
         for &token in head {
             self.chained = None;
-            self.session.step(token, false)?;
+            self.inner.step(&[Input::U32(&[token])], &[])?;
         }
-        let feed = match self.chained {
-            Some(c) if c == last => zaya_wgpu::Feed::Previous,
-            _ => zaya_wgpu::Feed::Token(last),
-        };
+        let feed = self.feed(last);
         self.chained = None;
-        // Built by `forward_and_sample` before anything was fed.
-        let Some((_, Ok(sampler))) = self.sampler.as_mut().filter(|(v, _)| *v == vocab) else {
-            return Err(EngineError::Gpu(zaya_wgpu::GpuError::InvalidSampler {
-                field: "device",
-                reason: format!("no sampler was built for a vocabulary of {vocab}"),
-            }));
-        };
         let chosen = self
-            .session
-            .step_sampled(feed, sampler, settings, history, uniform)?;
+            .inner
+            .step_sampled(feed, vocab, settings, history, uniform)?;
         self.chained = Some(chosen);
         Ok(chosen)
     }
 }
 
-impl TokenModel for GpuEngine {
+impl TokenModel for Session {
     fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelFailure> {
         Ok(self.forward_tokens(tokens)?)
     }
@@ -415,25 +504,25 @@ impl TokenModel for GpuEngine {
     }
 
     fn context_len(&self) -> usize {
-        self.session.capacity()
+        self.inner.capacity()
     }
 
     fn position(&self) -> usize {
-        self.session.position()
+        self.inner.position()
     }
 
     fn reset(&mut self) {
         self.chained = None;
         // A failed reset leaves the device unusable; the next step reports the error.
-        let _ = self.session.reset();
+        let _ = self.inner.reset();
     }
 
-    /// Every setting is decided on the device with a 4-byte read-back: plain greedy over
-    /// the graph's masked argmax when it covers exactly the sampler's columns, anything else
-    /// (penalty, temperature, top-k/p, min-p, another vocab size) by the device sampler,
-    /// which consumes the sampler's seeded uniforms exactly as `Sampler::sample` would (one
-    /// per non-greedy pick), so a seed gives the CPU backend's picks. Only a device that
-    /// cannot build the sampler falls back to reading the logits back.
+    /// Every setting is decided on the backend when it can: plain greedy over the graph's
+    /// masked argmax when it covers exactly the sampler's columns, anything else (penalty,
+    /// temperature, top-k/p, min-p, another vocab size) by the backend's device sampler, which
+    /// consumes the sampler's seeded uniforms exactly as `Sampler::sample` would (one per
+    /// non-greedy pick), so a seed gives the same picks on every backend. A backend without a
+    /// device sampler reads the logits back and the host samples.
     fn forward_and_sample(
         &mut self,
         tokens: &[u32],
@@ -445,14 +534,14 @@ impl TokenModel for GpuEngine {
         if config.is_greedy() && config.repetition_penalty == 1.0 && vocab == self.greedy_columns {
             return Ok(self.forward_greedy(tokens)?);
         }
-        let settings = zaya_wgpu::SampleSettings {
+        let settings = SampleSettings {
             temperature: config.temperature,
             top_k: config.top_k,
             top_p: config.top_p,
             min_p: config.min_p,
             repetition_penalty: config.repetition_penalty,
         };
-        if self.device_sampler(vocab).is_none() {
+        if !self.samples_on_device(vocab) {
             let logits = self.forward(tokens)?;
             return Ok(sampler.sample(&logits, history)?);
         }

@@ -425,10 +425,15 @@ fn demo_bundle_is_regenerated_when_damaged() {
 
 #[test]
 fn cpu_engine_checks_ids_before_feeding_and_resets() {
+    use std::sync::Arc;
     use zaya_chat::TokenModel;
-    use zaya_graph::engine::{CpuEngine, EngineOptions};
-    let bundle = zaya_model::Bundle::open(&fixtures().join("zaya-tiny-a/bundle_mxfp4")).unwrap();
-    let mut engine = CpuEngine::new(&bundle, &EngineOptions::cpu(16), &mut |_| {}).unwrap();
+    use zaya_graph::engine::{EngineOptions, Model};
+    let bundle =
+        Arc::new(zaya_model::Bundle::open(&fixtures().join("zaya-tiny-a/bundle_mxfp4")).unwrap());
+    let load = |options: &EngineOptions| {
+        Model::load(Arc::clone(&bundle), options, &mut |_| {}).and_then(|m| m.session())
+    };
+    let mut engine = load(&EngineOptions::cpu(16)).unwrap();
     assert_eq!(engine.logits_len(), 512);
     assert_eq!(engine.context_len(), 16);
     let logits = engine.forward(&[2, 105, 300]).unwrap();
@@ -445,7 +450,7 @@ fn cpu_engine_checks_ids_before_feeding_and_resets() {
     // A fused strategy computes the same logits.
     let mut options = EngineOptions::cpu(16);
     options.strategy = Some("all".into());
-    let mut fused = CpuEngine::new(&bundle, &options, &mut |_| {}).unwrap();
+    let mut fused = load(&options).unwrap();
     let fused_logits = fused.forward(&[2, 105, 300]).unwrap();
     let worst = fused_logits
         .iter()
@@ -455,10 +460,7 @@ fn cpu_engine_checks_ids_before_feeding_and_resets() {
     assert!(worst <= 1e-5, "{worst}");
 
     options.strategy = Some("fastest".into());
-    let error = CpuEngine::new(&bundle, &options, &mut |_| {})
-        .err()
-        .unwrap()
-        .to_string();
+    let error = load(&options).err().unwrap().to_string();
     assert!(
         error.contains("--strategy") && error.contains("`fastest`"),
         "{error}"

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
+use zaya_ir::exec::Input;
 use zaya_ir::{DType, Graph, Op, ValueId, WeightId};
 use zaya_model::Bundle;
 use zaya_model::graph::{GraphOptions, build_decode_graph_with};
@@ -194,14 +195,14 @@ pub fn extract_kernel(g: &Graph, start: usize, end: usize, label: &str) -> anyho
 
 /// Runs every case of [`CASES`] on `device` with the bundle's weights.
 pub fn run_kernels(
-    bundle: &Bundle,
+    bundle: &Arc<Bundle>,
     device: &Device,
     warmup: usize,
     iterations: usize,
     copy_gb_per_s: f64,
     log: &mut dyn FnMut(&str),
 ) -> anyhow::Result<Vec<KernelResult>> {
-    let base = build_decode_graph_with(&bundle.config, bundle, GraphOptions::default())
+    let base = build_decode_graph_with(&bundle.config, bundle.as_ref(), GraphOptions::default())
         .context("cannot build the decode graph")?;
     let mut optimized: HashMap<&str, (Graph, Plan)> = HashMap::new();
     let mut results = vec![];
@@ -209,7 +210,7 @@ pub fn run_kernels(
         if !optimized.contains_key(case.strategy) {
             let strategy = Strategy::parse(case.strategy)?;
             let (g, _) = strategy.apply(&base)?;
-            let plan = Plan::build(&g, &strategy.name, PlanOptions::default());
+            let plan = Plan::build(&g, &strategy.name, PlanOptions::on(device.target()));
             optimized.insert(case.strategy, (g, plan));
         }
         let (graph, plan) = &optimized[case.strategy];
@@ -329,7 +330,7 @@ fn inputs_of(g: &Graph) -> anyhow::Result<Vec<InputData>> {
 /// Runs the kernel graph `warmup + iterations` times, each to completion; returns the timed
 /// seconds and the dispatches the backend recorded per run.
 fn time_kernel(
-    bundle: &Bundle,
+    bundle: &Arc<Bundle>,
     device: &Device,
     graph: Graph,
     warmup: usize,
@@ -338,50 +339,24 @@ fn time_kernel(
     let inputs = inputs_of(&graph)?;
     let runs = warmup + iterations;
     let mut samples = Vec::with_capacity(iterations);
-    match device {
-        Device::Cpu => {
-            let weights = zaya_cpu::bind_bundle(bundle, &graph)?;
-            #[allow(clippy::arc_with_non_send_sync)]
-            let program = Arc::new(zaya_cpu::Program::new(graph, weights)?);
-            let mut session = program.session(runs + 1)?;
-            let feed: Vec<zaya_cpu::Input<'_>> = inputs
-                .iter()
-                .map(|(d, f, u)| match d {
-                    DType::U32 => zaya_cpu::Input::U32(u),
-                    _ => zaya_cpu::Input::F32(f),
-                })
-                .collect();
-            for run in 0..runs {
-                let t = Instant::now();
-                session.step(&feed)?;
-                if run >= warmup {
-                    samples.push(t.elapsed().as_secs_f64());
-                }
-            }
-            Ok((samples, None))
-        }
-        Device::Gpu(ctx) => {
-            let weights = zaya_wgpu::bind_bundle(bundle, &graph)?;
-            let program = zaya_wgpu::GpuProgram::new(Arc::clone(ctx), graph, &weights)?;
-            let mut session = program.session(runs + 1)?;
-            let feed: Vec<zaya_wgpu::Input<'_>> = inputs
-                .iter()
-                .map(|(d, f, u)| match d {
-                    DType::U32 => zaya_wgpu::Input::U32(u),
-                    _ => zaya_wgpu::Input::F32(f),
-                })
-                .collect();
-            for run in 0..runs {
-                let t = Instant::now();
-                session.step_inputs(&feed, &[])?;
-                ctx.wait()?;
-                if run >= warmup {
-                    samples.push(t.elapsed().as_secs_f64());
-                }
-            }
-            Ok((samples, Some(session.dispatches_per_step())))
+    let executor = device.bind(bundle, graph)?;
+    let mut session = Arc::clone(&executor).session(runs + 1)?;
+    let feed: Vec<Input<'_>> = inputs
+        .iter()
+        .map(|(d, f, u)| match d {
+            DType::U32 => Input::U32(u),
+            _ => Input::F32(f),
+        })
+        .collect();
+    for run in 0..runs {
+        let t = Instant::now();
+        session.step(&feed, &[])?;
+        session.finish()?;
+        if run >= warmup {
+            samples.push(t.elapsed().as_secs_f64());
         }
     }
+    Ok((samples, session.dispatches_per_step()))
 }
 
 /// The kernel table (markdown).

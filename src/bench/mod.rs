@@ -24,34 +24,18 @@ pub mod runner;
 pub mod stats;
 
 use anyhow::{Context, bail};
-use runner::{CpuRunner, GpuRunner, KernelSample, StepRunner};
+use runner::{ExecRunner, KernelSample, StepRunner};
 use serde::Serialize;
 use stats::TimeStats;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Instant;
 use zaya_ir::{BinaryOp, Graph, Op};
 use zaya_model::SkipMode;
 use zaya_model::graph::{GraphOptions, build_decode_graph_with};
 use zaya_opt::{Plan, PlanOptions, Strategy};
-use zaya_wgpu::{AdapterChoice, GpuContext};
 
-/// Where the benchmark runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BenchBackend {
-    Cpu,
-    Wgpu,
-}
-
-impl BenchBackend {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BenchBackend::Cpu => "cpu",
-            BenchBackend::Wgpu => "wgpu",
-        }
-    }
-}
+/// Where the benchmark runs: the engine's one backend enum.
+pub use crate::engine::{Backend as BenchBackend, Device};
 
 /// Prompt tokens submitted between two waits during prefill (a GPU pipelines them).
 pub const PREFILL_CHUNK: usize = 16;
@@ -262,47 +246,7 @@ impl BenchReport {
     }
 }
 
-/// The device a run uses.
-pub enum Device {
-    Cpu,
-    Gpu(Arc<GpuContext>),
-}
-
 impl Device {
-    pub fn open(backend: BenchBackend, adapter: Option<&str>) -> anyhow::Result<Device> {
-        Ok(match backend {
-            BenchBackend::Cpu => {
-                if let Some(name) = adapter {
-                    bail!("--adapter {name}: only the wgpu backend chooses an adapter");
-                }
-                Device::Cpu
-            }
-            BenchBackend::Wgpu => Device::Gpu(Arc::new(
-                GpuContext::new(&AdapterChoice {
-                    name: adapter.map(str::to_string),
-                })
-                .context("--backend wgpu")?,
-            )),
-        })
-    }
-
-    pub fn describe(&self) -> String {
-        match self {
-            Device::Cpu => format!(
-                "CPU interpreter ({} threads)",
-                std::thread::available_parallelism().map_or(1, |n| n.get())
-            ),
-            Device::Gpu(ctx) => format!(
-                "{} ({}, {})",
-                ctx.summary.name, ctx.summary.backend, ctx.summary.device_type
-            ),
-        }
-    }
-
-    pub fn timestamps(&self) -> bool {
-        matches!(self, Device::Gpu(ctx) if ctx.features.timestamp_query)
-    }
-
     /// Measures the copy bandwidth this device's kernels are compared with.
     pub fn copy_bandwidth(&self, bytes: u64, iterations: usize) -> anyhow::Result<CopyFigure> {
         Ok(match self {
@@ -352,7 +296,7 @@ pub fn token_sequence(seed: u64, n: usize, vocab: usize) -> Vec<u32> {
 /// graph so that it travels the real backend path and the gate has to catch it from the output.
 pub fn inject_fault(graph: &mut Graph) -> anyhow::Result<()> {
     let logits = graph
-        .output(zaya_cpu::LOGITS)
+        .output(zaya_ir::LOGITS)
         .context("the graph has no `logits` output")?;
     let ty = graph.ty(logits).clone();
     let n = ty.numel().context("the logits have no static shape")? as usize;
@@ -365,7 +309,7 @@ pub fn inject_fault(graph: &mut Graph) -> anyhow::Result<()> {
     )?[0];
     let broken = graph.push1(Op::Binary { op: BinaryOp::Add }, &[logits, offset])?;
     for (name, v) in graph.outputs.iter_mut() {
-        if name == zaya_cpu::LOGITS {
+        if name == zaya_ir::LOGITS {
             *v = broken;
         }
     }
@@ -422,10 +366,10 @@ impl BenchOptions {
 }
 
 /// One strategy being benchmarked.
-struct Contender<'b> {
+struct Contender {
     result: StrategyResult,
     graph: Graph,
-    runner: Option<Box<dyn StepRunner + 'b>>,
+    runner: Option<ExecRunner>,
     decode_samples: Vec<f64>,
     gpu_samples: Vec<f64>,
     prefill_seconds: f64,
@@ -436,7 +380,11 @@ struct Contender<'b> {
 pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<BenchReport> {
     let started = Instant::now();
     let strategies = options.validate()?;
-    let device = Device::open(options.backend, options.adapter.as_deref())?;
+    let device = match Device::open(options.backend, options.adapter.as_deref()) {
+        // Already names its flag.
+        Err(e @ crate::engine::EngineError::AdapterOnCpu(_)) => return Err(e.into()),
+        opened => opened.with_context(|| format!("--backend {}", options.backend))?,
+    };
     log(&format!("device: {}", device.describe()));
     let prepared = model::PreparedModel::prepare(&options.model)?;
     let bundle = &prepared.bundle;
@@ -496,13 +444,14 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
         });
     }
 
-    let base = build_decode_graph_with(config, bundle, GraphOptions { skip: options.skip })
-        .context("cannot build the decode graph")?;
+    let base =
+        build_decode_graph_with(config, bundle.as_ref(), GraphOptions { skip: options.skip })
+            .context("cannot build the decode graph")?;
     let capacity = options.capacity();
     let plan_options = PlanOptions {
         context_tokens: options.context as u64,
         capacity: capacity as u64,
-        ..PlanOptions::default()
+        ..PlanOptions::on(device.target())
     };
     let vocab = config.vocab_size;
     let check_tokens = token_sequence(options.model.seed, options.check_tokens, vocab);
@@ -515,12 +464,15 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
 
     // The oracle: the unfused graph on the CPU interpreter.
     let reference = {
-        let mut cpu = CpuRunner::new(bundle, base.clone(), options.check_tokens)
+        let executor = Device::Cpu
+            .bind(bundle, base.clone())
+            .context("the CPU reference (strategy none)")?;
+        let mut cpu = ExecRunner::new(&executor, options.check_tokens)
             .context("the CPU reference (strategy none)")?;
         check::collect_logits(&mut cpu, &check_tokens).context("the CPU reference")?
     };
 
-    let mut contenders: Vec<Contender<'_>> = vec![];
+    let mut contenders: Vec<Contender> = vec![];
     for strategy in &strategies {
         let (mut graph, _) = strategy
             .apply(&base)
@@ -569,12 +521,10 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
     order.sort_by_key(|&i| contenders[i].result.name != "none");
     for i in order {
         let c = &mut contenders[i];
-        let built: anyhow::Result<Box<dyn StepRunner + '_>> = match &device {
-            Device::Cpu => CpuRunner::new(bundle, c.graph.clone(), capacity)
-                .map(|r| Box::new(r) as Box<dyn StepRunner>),
-            Device::Gpu(ctx) => GpuRunner::new(ctx, bundle, c.graph.clone(), capacity)
-                .map(|r| Box::new(r) as Box<dyn StepRunner>),
-        };
+        let built = device
+            .bind(bundle, c.graph.clone())
+            .map_err(anyhow::Error::from)
+            .and_then(|executor| ExecRunner::new(&executor, capacity));
         let mut runner = match built {
             Ok(r) => r,
             Err(e) => {
@@ -588,7 +538,7 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
             }
         };
         c.result.recorded_dispatches = runner.recorded_dispatches();
-        let logits = match check::collect_logits(runner.as_mut(), &check_tokens) {
+        let logits = match check::collect_logits(&mut runner, &check_tokens) {
             Ok(l) => l,
             Err(e) => {
                 c.result.status = Status::Error;

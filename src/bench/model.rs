@@ -32,7 +32,8 @@ pub struct Generated {
 
 /// An opened bundle plus the temporary directory that holds it when it was generated.
 pub struct PreparedModel {
-    pub bundle: Bundle,
+    /// Shared: the executors the benchmark binds hold a share of its memory map.
+    pub bundle: std::sync::Arc<Bundle>,
     /// A human-readable origin (`ZAYA1-8B config, 2 of 80 layers, vocab 4096, random`).
     pub description: String,
     pub generated: Option<Generated>,
@@ -110,7 +111,7 @@ impl PreparedModel {
             let bundle = Bundle::open(dir).with_context(|| format!("--model {}", dir.display()))?;
             return Ok(PreparedModel {
                 description: format!("bundle {}", dir.display()),
-                bundle,
+                bundle: bundle.into(),
                 generated: None,
                 _temp: None,
             });
@@ -142,7 +143,7 @@ impl PreparedModel {
                 bytes: bundle.total_tensor_bytes(),
                 seed: spec.seed,
             }),
-            bundle,
+            bundle: bundle.into(),
             description,
             _temp: Some(temp),
         })

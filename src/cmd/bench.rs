@@ -8,16 +8,9 @@
 use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use zaya_graph::bench::{self, BenchBackend, BenchOptions, model::ModelSpec};
+use zaya_graph::bench::{self, BenchOptions, model::ModelSpec};
+use zaya_graph::engine::Backend;
 use zaya_model::SkipMode;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum BackendArg {
-    /// The wgpu backend (Metal, Vulkan, DX12 or GL; `--adapter` picks one).
-    Wgpu,
-    /// The reference interpreter.
-    Cpu,
-}
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -42,8 +35,9 @@ pub struct BenchArgs {
         default_value = "none,dequant,dequant+epilogue,cca,all"
     )]
     pub strategies: Vec<String>,
-    #[arg(long, value_enum, default_value_t = BackendArg::Wgpu)]
-    pub backend: BackendArg,
+    /// Execution backend.
+    #[arg(long, value_enum, default_value_t = Backend::Wgpu)]
+    pub backend: Backend,
     /// Timed decode tokens per strategy.
     #[arg(long, default_value_t = 16)]
     pub tokens: usize,
@@ -101,10 +95,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             seed: args.seed,
         },
         strategies: args.strategies,
-        backend: match args.backend {
-            BackendArg::Wgpu => BenchBackend::Wgpu,
-            BackendArg::Cpu => BenchBackend::Cpu,
-        },
+        backend: args.backend,
         adapter: args.adapter,
         tokens: args.tokens,
         warmup: args.warmup,

@@ -95,10 +95,10 @@ pub fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
             Input::Blank => {}
             Input::Exit => break,
             Input::Reset => {
-                chat.reset(engine.as_mut());
+                chat.reset(&mut engine);
                 eprintln!("[conversation reset]");
             }
-            Input::Message(text) => chat.turn(engine.as_mut(), &mut generator, text)?,
+            Input::Message(text) => chat.turn(&mut engine, &mut generator, text)?,
         }
     }
     Ok(ExitCode::SUCCESS)

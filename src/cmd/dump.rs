@@ -74,9 +74,10 @@ pub fn run(args: DumpArgs) -> anyhow::Result<ExitCode> {
             skip: args.mod_skip,
         },
     )?;
+    // The plan modeled on the wgpu backend's rules (device-free: its portable limits).
     let options = PlanOptions {
         context_tokens: args.context,
-        ..PlanOptions::default()
+        ..PlanOptions::on(zaya_wgpu::portable_target())
     };
     if args.summary {
         print!("{}", summary(&graph, options)?);

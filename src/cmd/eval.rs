@@ -6,8 +6,9 @@ use safetensors::tensor::{Dtype, TensorView};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use zaya_cpu::{Program, bind_bundle};
-use zaya_model::graph::{GraphOptions, build_decode_graph_with, router_output};
+use zaya_graph::engine::{Backend, EngineOptions, Model};
+use zaya_ir::exec::Input;
+use zaya_model::graph::router_output;
 use zaya_model::{Bundle, SkipMode};
 
 #[derive(clap::Args)]
@@ -22,8 +23,8 @@ pub struct EvalArgs {
     #[arg(long, value_delimiter = ',')]
     pub decode_ids: Vec<u32>,
     /// Execution backend.
-    #[arg(long, value_enum, default_value_t = super::Backend::Cpu)]
-    pub backend: super::Backend,
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
     /// GPU adapter (case-insensitive substring of its name; see `zaya-graph devices`).
     #[arg(long)]
     pub adapter: Option<String>,
@@ -39,7 +40,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let bundle = Bundle::open(&args.model)?;
+    let bundle = Arc::new(Bundle::open(&args.model)?);
     let cfg = &bundle.config;
     let vocab = cfg.vocab_size;
     for (what, ids) in [
@@ -56,20 +57,17 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         .chain(&args.decode_ids)
         .copied()
         .collect();
-    let graph = build_decode_graph_with(
-        cfg,
-        &bundle,
-        GraphOptions {
-            skip: args.mod_skip,
-        },
-    )?;
-    let strategy = zaya_graph::engine::check_strategy(Some(&args.strategy))?;
-    let (graph, _) = strategy.apply(&graph)?;
-    let n_moe = cfg.num_moe_layers();
-    let (logits, choices) = match args.backend {
-        super::Backend::Cpu => eval_cpu(&bundle, graph, &tokens, n_moe)?,
-        super::Backend::Wgpu => eval_gpu(&bundle, graph, &tokens, n_moe, args.adapter.clone())?,
+    let options = EngineOptions {
+        backend: args.backend,
+        skip: args.mod_skip,
+        context: tokens.len(),
+        strategy: Some(args.strategy.clone()),
+        adapter: args.adapter.clone(),
+        columns: None,
     };
+    let n_moe = cfg.num_moe_layers();
+    let model = Model::load(Arc::clone(&bundle), &options, &mut |_| {})?;
+    let (logits, choices) = eval(&model, &tokens, n_moe)?;
     let p = args.prompt_ids.len();
     let (prefill, decode) = logits.split_at(p * vocab);
     let choice_bytes: Vec<u8> = choices
@@ -114,48 +112,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
 /// Logits of every token (concatenated) and the router choices `[n_moe][tokens]`.
 type EvalOutput = (Vec<f32>, Vec<Vec<i32>>);
 
-fn eval_cpu(
-    bundle: &Bundle,
-    graph: zaya_ir::Graph,
-    tokens: &[u32],
-    n_moe: usize,
-) -> anyhow::Result<EvalOutput> {
-    let weights = bind_bundle(bundle, &graph)?;
-    #[allow(clippy::arc_with_non_send_sync)]
-    let program = Arc::new(Program::new(graph, weights)?);
-    let mut session = program.session(tokens.len())?;
-    let mut logits = vec![];
-    let mut choices = vec![vec![0i32; tokens.len()]; n_moe];
-    for (t, &token) in tokens.iter().enumerate() {
-        logits.extend_from_slice(
-            session
-                .decode(token)
-                .with_context(|| format!("token {t} (id {token})"))?,
-        );
-        for (k, row) in choices.iter_mut().enumerate() {
-            let choice = session
-                .output_u32(&router_output(k))
-                .context("router choice output")?;
-            row[t] = choice[0] as i32;
-        }
-    }
-    Ok((logits, choices))
-}
-
-/// The same on the wgpu backend: logits and every router choice read back in one
-/// submission per token.
-fn eval_gpu(
-    bundle: &Bundle,
-    graph: zaya_ir::Graph,
-    tokens: &[u32],
-    n_moe: usize,
-    adapter: Option<String>,
-) -> anyhow::Result<EvalOutput> {
-    let ctx = zaya_wgpu::GpuContext::new(&zaya_wgpu::AdapterChoice { name: adapter })?;
-    let weights = zaya_wgpu::bind_bundle(bundle, &graph)?;
-    let program = zaya_wgpu::GpuProgram::new(Arc::new(ctx), graph, &weights)?;
-    let mut session = program.session(tokens.len())?;
-    let names: Vec<String> = std::iter::once(zaya_model::graph::LOGITS.to_string())
+/// Feeds `tokens` one by one, reading back the logits and every router choice of each in
+/// the step that computes them (one submission per token on a GPU).
+fn eval(model: &Model, tokens: &[u32], n_moe: usize) -> anyhow::Result<EvalOutput> {
+    let mut session = model.session()?;
+    let names: Vec<String> = std::iter::once(zaya_ir::LOGITS.to_string())
         .chain((0..n_moe).map(router_output))
         .collect();
     let read: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -163,7 +124,8 @@ fn eval_gpu(
     let mut choices = vec![vec![0i32; tokens.len()]; n_moe];
     for (t, &token) in tokens.iter().enumerate() {
         let out = session
-            .step_inputs(&[zaya_wgpu::Input::U32(&[token])], &read)
+            .exec()
+            .step(&[Input::U32(&[token])], &read)
             .with_context(|| format!("token {t} (id {token})"))?;
         logits.extend_from_slice(out[0].as_f32().context("logits are not f32")?);
         for (k, row) in choices.iter_mut().enumerate() {

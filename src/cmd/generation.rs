@@ -13,15 +13,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::sync::Arc;
 use zaya_chat::{
     Channel, ChatAssets, ChatError, FinishReason, Generation, SamplerConfig, StopConditions,
-    TextPiece, TokenModel, Tokenizer,
+    TextPiece, Tokenizer,
 };
 use zaya_graph::demo;
-use zaya_graph::engine::{self, BackendKind, EngineOptions, LoadStage};
+use zaya_graph::engine::{self, Backend, EngineOptions, LoadStage, Model, Session};
 use zaya_model::{Bundle, Config, SkipMode};
-
-use super::Backend;
 
 /// Which model to load and how to run it.
 #[derive(clap::Args, Debug)]
@@ -131,7 +130,7 @@ pub struct LoadedModel {
     pub dir: PathBuf,
     pub is_demo: bool,
     pub assets: ChatAssets,
-    pub bundle: Bundle,
+    pub bundle: Arc<Bundle>,
 }
 
 /// Progress and timing of loading, from resolving the directory to an allocated session.
@@ -184,8 +183,9 @@ pub fn open_model(args: &ModelArgs, command: &str) -> anyhow::Result<(LoadedMode
     progress.step("reading the tokenizer and chat template");
     let assets = load_assets(&dir)?;
     progress.step("opening the bundle");
-    let bundle =
-        Bundle::open(&dir).with_context(|| format!("cannot open the bundle {}", dir.display()))?;
+    let bundle = Arc::new(
+        Bundle::open(&dir).with_context(|| format!("cannot open the bundle {}", dir.display()))?,
+    );
     engine::check_vocab(&assets.tokenizer, &bundle.config).with_context(|| {
         format!(
             "{} and {}",
@@ -264,28 +264,26 @@ impl LoadedModel {
         &self.assets.tokenizer
     }
 
-    /// Builds the engine with room for `context` tokens, ends the progress bar and reports
-    /// the load time on stderr.
+    /// Loads the model and opens one session with room for `context` tokens, ends the
+    /// progress bar and reports the load time on stderr.
     pub fn engine(
         &self,
         args: &ModelArgs,
         context: usize,
         progress: LoadProgress,
-    ) -> anyhow::Result<(Box<dyn TokenModel + '_>, Duration)> {
+    ) -> anyhow::Result<(Session, Duration)> {
         let options = EngineOptions {
-            backend: match args.backend {
-                Backend::Cpu => BackendKind::Cpu,
-                Backend::Wgpu => BackendKind::Wgpu,
-            },
+            backend: args.backend,
             skip: args.mod_skip,
             context,
             strategy: args.strategy.clone(),
             adapter: args.adapter.clone(),
             columns: Some(self.tokenizer().vocab_size()),
         };
-        let model = engine::load(&self.bundle, &options, &mut |stage| {
+        let model = Model::load(Arc::clone(&self.bundle), &options, &mut |stage| {
             progress.step(stage.describe())
-        });
+        })
+        .and_then(|model| model.session());
         let elapsed = progress.finish();
         let model = model.with_context(|| format!("cannot load {}", self.dir.display()))?;
         let c = self.config();

@@ -62,7 +62,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     )?;
 
     let mut printer = StreamPrinter::new(args.think);
-    let generation = generator.generate(engine.as_mut(), &[], &prompt, |piece| {
+    let generation = generator.generate(&mut engine, &[], &prompt, |piece| {
         if args.json {
             std::ops::ControlFlow::Continue(())
         } else {

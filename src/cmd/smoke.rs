@@ -129,12 +129,9 @@ pub fn run(args: SmokeArgs) -> anyhow::Result<ExitCode> {
         generator.set_stop_conditions(stop)?;
         let mut chat = conversation(case);
         let generation = chat
-            .respond(
-                &model.assets.template,
-                engine.as_mut(),
-                &mut generator,
-                |_| std::ops::ControlFlow::Continue(()),
-            )
+            .respond(&model.assets.template, &mut engine, &mut generator, |_| {
+                std::ops::ControlFlow::Continue(())
+            })
             .map_err(explain_template_error)?;
         let (pass, rule) = case.check.judge(&generation);
         passed += usize::from(pass);

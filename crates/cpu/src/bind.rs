@@ -1,8 +1,10 @@
 //! Binding a graph's weights to a loaded bundle.
 
+use crate::program::{BoundWeight, CpuError, Program};
 use crate::weights::{DenseWeight, WeightRows};
+use std::sync::Arc;
 use zaya_ir::Graph;
-use zaya_model::{Bundle, ModelError};
+use zaya_model::{Bundle, ModelError, PackedWeight};
 
 /// One [`WeightRows`] per graph weight, in order: module weights stay packed (borrowed from
 /// the bundle's memory map); small plain tensors (norm gains, biases, conv kernels) are
@@ -10,14 +12,74 @@ use zaya_model::{Bundle, ModelError};
 pub fn bind_bundle<'b>(
     bundle: &'b Bundle,
     graph: &Graph,
-) -> Result<Vec<Box<dyn WeightRows + 'b>>, ModelError> {
+) -> Result<Vec<BoundWeight<'b>>, ModelError> {
+    bind_with(bundle, graph, |name| {
+        bundle
+            .weight(name)
+            .ok()
+            .map(|w| Box::new(w) as BoundWeight<'b>)
+    })
+}
+
+self_cell::self_cell!(
+    /// A packed weight that keeps its bundle alive (the program owns a share of the map).
+    struct SharedWeight {
+        owner: Arc<Bundle>,
+        #[covariant]
+        dependent: PackedWeight,
+    }
+);
+
+impl WeightRows for SharedWeight {
+    fn rows(&self) -> usize {
+        self.borrow_dependent().rows()
+    }
+    fn cols(&self) -> usize {
+        self.borrow_dependent().cols()
+    }
+    fn dequant_row(&self, row: usize, out: &mut [f32]) {
+        self.borrow_dependent().dequant_row(row, out)
+    }
+    fn dot_row(&self, row: usize, x: &[f32]) -> f32 {
+        self.borrow_dependent().dot_row(row, x)
+    }
+}
+
+/// [`bind_bundle`] for a shared bundle: the weights hold a share of it, so the result has no
+/// borrowed lifetime.
+pub fn bind_shared(
+    bundle: &Arc<Bundle>,
+    graph: &Graph,
+) -> Result<Vec<BoundWeight<'static>>, ModelError> {
+    bind_with(bundle, graph, |name| {
+        SharedWeight::try_new(Arc::clone(bundle), |b| b.weight(name))
+            .ok()
+            .map(|w| Box::new(w) as BoundWeight<'static>)
+    })
+}
+
+impl Program<'static> {
+    /// Binds `graph` to a shared bundle and validates it: the executor
+    /// ([`zaya_ir::Executor`]) a caller holds for any number of sessions.
+    pub fn from_bundle(bundle: &Arc<Bundle>, graph: Graph) -> Result<Arc<Self>, CpuError> {
+        let weights = bind_shared(bundle, &graph)?;
+        Ok(Arc::new(Program::new(graph, weights)?))
+    }
+}
+
+/// Binds every graph weight: `packed` gives a module weight, else the tensor is read as f32.
+fn bind_with<'w>(
+    bundle: &Bundle,
+    graph: &Graph,
+    packed: impl Fn(&str) -> Option<BoundWeight<'w>>,
+) -> Result<Vec<BoundWeight<'w>>, ModelError> {
     graph
         .weights
         .iter()
-        .map(|w| -> Result<Box<dyn WeightRows + 'b>, ModelError> {
+        .map(|w| -> Result<BoundWeight<'w>, ModelError> {
             let (rows, cols) = (w.rows() as usize, w.cols() as usize);
-            if let Ok(packed) = bundle.weight(&w.source) {
-                return Ok(Box::new(packed));
+            if let Some(weight) = packed(&w.source) {
+                return Ok(weight);
             }
             let data = bundle.vector_f32(&w.source)?;
             if data.len() != rows * cols {

@@ -2,16 +2,18 @@
 //! weights through [`WeightRows`] so packed weights are dequantized row by row inside the
 //! op that uses them and never materialized whole.
 //!
-//! A [`Program`] is a graph bound to weights; a [`Session`] holds one sequence's state
-//! (KV caches, conv and value states) and runs decode steps. Symbols: `ctx` is bound to the
+//! A [`Program`] is a graph bound to weights (`Send + Sync`; [`Program::from_bundle`] shares
+//! the bundle through an `Arc`); a [`Session`] holds one sequence's state (KV caches, conv and
+//! value states) and runs steps. Both implement the backend-neutral seam of `zaya-ir`
+//! ([`zaya_ir::Executor`], [`zaya_ir::ExecSession`]). Symbols: `ctx` is bound to the
 //! session's capacity, `pos` to the number of tokens consumed so far.
 
 pub mod kernels;
 mod program;
 mod weights;
 
-pub use program::{CpuError, Input, LOGITS, Program, Session};
+pub use program::{BoundWeight, CpuError, Input, LOGITS, Program, Session, TARGET};
 pub use weights::{DenseWeight, WeightRows};
 
 mod bind;
-pub use bind::bind_bundle;
+pub use bind::{bind_bundle, bind_shared};

@@ -5,12 +5,17 @@ use crate::weights::WeightRows;
 use rayon::prelude::*;
 use std::sync::Arc;
 use thiserror::Error;
-use zaya_ir::{DType, Dim, Graph, GraphError, Op, ValueId};
+use zaya_ir::exec::{ExecError, ExecResult, ExecSession, Executor, Feed, Tensor};
+use zaya_ir::{DType, Dim, Graph, GraphError, NEXT_TOKEN, Op, ValueId};
+
+pub use zaya_ir::{Input, LOGITS};
 
 #[derive(Debug, Error)]
 pub enum CpuError {
     #[error("invalid graph: {0}")]
     Graph(#[from] GraphError),
+    #[error(transparent)]
+    Model(#[from] zaya_model::ModelError),
     #[error(
         "weight @{index} \"{name}\": bound weight is {found_rows}x{found_cols}, the graph declares {want_rows}x{want_cols}"
     )]
@@ -47,22 +52,31 @@ pub enum CpuError {
     ZeroCapacity,
     #[error("the graph has no f32 output named `{0}`")]
     MissingOutput(String),
+    #[error("the graph has no output or value named `{0}`")]
+    UnknownName(String),
+    #[error("the graph has no state named `{0}`")]
+    UnknownState(String),
+    #[error("no previous step chose a token to feed")]
+    NothingChained,
 }
 
-/// The output that `decode` returns.
-pub const LOGITS: &str = "logits";
-
-/// A graph input value for one step.
-#[derive(Clone, Copy, Debug)]
-pub enum Input<'a> {
-    U32(&'a [u32]),
-    F32(&'a [f32]),
+impl From<CpuError> for ExecError {
+    fn from(e: CpuError) -> Self {
+        ExecError::backend(e)
+    }
 }
 
-/// A graph bound to its weights, with per-value facts computed once.
+/// The interpreter's limits for the optimizer's plan: none (a kernel is a function call).
+pub const TARGET: zaya_ir::Target = zaya_ir::Target::UNLIMITED;
+
+/// A bound weight: owned, or borrowing a bundle the program outlives.
+pub type BoundWeight<'w> = Box<dyn WeightRows + 'w>;
+
+/// A graph bound to its weights, with per-value facts computed once. `Send + Sync`: sessions
+/// on several threads share one program.
 pub struct Program<'w> {
     graph: Graph,
-    weights: Vec<Box<dyn WeightRows + 'w>>,
+    weights: Vec<BoundWeight<'w>>,
     dims: Vec<Vec<usize>>,
     /// `dequant` outputs read only as a matvec weight: kept packed, read row by row.
     packed: Vec<bool>,
@@ -86,7 +100,7 @@ enum Buf {
 
 impl<'w> Program<'w> {
     /// Validates `graph` and checks that `weights[i]` fits weight `@i`.
-    pub fn new(graph: Graph, weights: Vec<Box<dyn WeightRows + 'w>>) -> Result<Self, CpuError> {
+    pub fn new(graph: Graph, weights: Vec<BoundWeight<'w>>) -> Result<Self, CpuError> {
         graph.validate()?;
         if weights.len() != graph.weights.len() {
             return Err(CpuError::WeightCount {
@@ -105,11 +119,6 @@ impl<'w> Program<'w> {
                     found_rows: w.rows(),
                     found_cols: w.cols(),
                 });
-            }
-        }
-        for s in &graph.symbols {
-            if s.name != "ctx" && s.name != "pos" {
-                return Err(CpuError::UnboundSymbol(s.name.clone()));
             }
         }
         let mut dims = Vec::with_capacity(graph.values.len());
@@ -165,6 +174,8 @@ pub struct Session<'w> {
     states: Vec<Vec<f32>>,
     bufs: Vec<Buf>,
     constants_ready: bool,
+    /// The token the last greedy step chose (what `Feed::Previous` feeds).
+    chained: Option<u32>,
 }
 
 impl<'w> Session<'w> {
@@ -210,6 +221,7 @@ impl<'w> Session<'w> {
             states,
             bufs,
             constants_ready: false,
+            chained: None,
         })
     }
 
@@ -225,13 +237,14 @@ impl<'w> Session<'w> {
     /// Forgets the sequence: zero state, position 0.
     pub fn reset(&mut self) {
         self.pos = 0;
+        self.chained = None;
         for s in &mut self.states {
             s.fill(0.0);
         }
     }
 
     /// Runs one step with the given graph inputs and advances the position.
-    pub fn step(&mut self, inputs: &[Input<'_>]) -> Result<(), CpuError> {
+    pub fn run(&mut self, inputs: &[Input<'_>]) -> Result<(), CpuError> {
         let program = Arc::clone(&self.program);
         let g = &program.graph;
         if self.pos >= self.capacity {
@@ -265,13 +278,14 @@ impl<'w> Session<'w> {
         }
         self.constants_ready = true;
         self.pos += 1;
+        self.chained = None;
         Ok(())
     }
 
     /// Feeds one token through a graph whose only input is a `u32[1]` token id and returns
     /// its `logits` output.
     pub fn decode(&mut self, token: u32) -> Result<&[f32], CpuError> {
-        self.step(&[Input::U32(&[token])])?;
+        self.run(&[Input::U32(&[token])])?;
         self.output_f32(LOGITS)
             .ok_or_else(|| CpuError::MissingOutput(LOGITS.into()))
     }
@@ -461,12 +475,7 @@ impl<'w> Session<'w> {
                 }
             }
             Op::Symbol { sym } => {
-                let name = &g.symbols[sym.index()].name;
-                o[0] = if name == "pos" {
-                    self.pos as f32
-                } else {
-                    self.capacity as f32
-                };
+                o[0] = g.symbols[sym.index()].kind.value(self.capacity, self.pos) as f32;
             }
             Op::MatVec => {
                 let x = self.f32_in(ins[1]);
@@ -648,6 +657,105 @@ impl<'w> Session<'w> {
             _ => {}
         }
         Ok(())
+    }
+}
+
+impl Session<'_> {
+    /// A value's contents as a tensor (`None` for a weight kept packed).
+    fn tensor(&self, v: ValueId) -> Option<Tensor> {
+        match &self.bufs[v.index()] {
+            Buf::F32(b) => Some(Tensor::F32(b.clone())),
+            Buf::U32(b) => Some(Tensor::U32(b.clone())),
+            Buf::Packed(_) => None,
+        }
+    }
+
+    /// A graph output, else the first value with that debug name.
+    fn lookup(&self, name: &str) -> Result<Tensor, CpuError> {
+        let g = &self.program.graph;
+        let v = g.output(name).or_else(|| {
+            g.values
+                .iter()
+                .position(|v| v.name.as_deref() == Some(name))
+                .map(ValueId::from_index)
+        });
+        v.and_then(|v| self.tensor(v))
+            .ok_or_else(|| CpuError::UnknownName(name.into()))
+    }
+}
+
+impl Executor for Program<'static> {
+    fn backend(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    fn target(&self) -> zaya_ir::Target {
+        TARGET
+    }
+
+    fn session(self: Arc<Self>, capacity: usize) -> ExecResult<Box<dyn ExecSession>> {
+        Ok(Box::new(Session::new(self, capacity)?))
+    }
+}
+
+impl ExecSession for Session<'static> {
+    fn position(&self) -> usize {
+        self.pos
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn reset(&mut self) -> ExecResult<()> {
+        Session::reset(self);
+        Ok(())
+    }
+
+    fn step(&mut self, inputs: &[Input<'_>], read: &[&str]) -> ExecResult<Vec<Tensor>> {
+        // Names are checked first, so a typo does not advance the sequence.
+        for name in read {
+            if self.program.graph.output(name).is_none() {
+                return Err(CpuError::UnknownName((*name).into()).into());
+            }
+        }
+        self.run(inputs)?;
+        Ok(read
+            .iter()
+            .map(|name| self.lookup(name))
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn read(&self, name: &str) -> ExecResult<Tensor> {
+        Ok(self.lookup(name)?)
+    }
+
+    fn read_state(&self, name: &str) -> ExecResult<Vec<f32>> {
+        Ok(self
+            .state(name)
+            .map(<[f32]>::to_vec)
+            .ok_or_else(|| CpuError::UnknownState(name.into()))?)
+    }
+
+    fn step_greedy(&mut self, feed: Feed) -> ExecResult<u32> {
+        let token = match feed {
+            Feed::Token(t) => t,
+            Feed::Previous => self.chained.ok_or(CpuError::NothingChained)?,
+        };
+        if self.program.graph.output(NEXT_TOKEN).is_none() {
+            return Err(CpuError::UnknownName(NEXT_TOKEN.into()).into());
+        }
+        self.run(&[Input::U32(&[token])])?;
+        let chosen = self
+            .output_u32(NEXT_TOKEN)
+            .and_then(|t| t.first().copied())
+            .ok_or_else(|| CpuError::UnknownName(NEXT_TOKEN.into()))?;
+        self.chained = Some(chosen);
+        Ok(chosen)
     }
 }
 

@@ -1,7 +1,8 @@
 //! How the interpreter reads weights: by rows, so a packed weight stays packed.
 
-/// A weight seen as `rows x cols` f32 values (leading axes flattened into rows).
-pub trait WeightRows: Sync {
+/// A weight seen as `rows x cols` f32 values (leading axes flattened into rows). `Send + Sync`
+/// so a program can be shared by sessions on several threads.
+pub trait WeightRows: Send + Sync {
     fn rows(&self) -> usize;
     fn cols(&self) -> usize;
     /// Writes row `row` dequantized to f32 into `out` (`out.len() == cols`).

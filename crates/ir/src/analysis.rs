@@ -32,8 +32,7 @@ pub fn step_invariant_values(g: &Graph) -> Vec<bool> {
         let this = match inst.op {
             Op::Const { .. } => true,
             Op::Dequant { .. } => inst.inputs.is_empty(),
-            Op::Symbol { .. } | Op::StateRead { .. } | Op::Attention { .. } => false,
-            ref op if op.has_side_effect() => false,
+            ref op if op.spec().step_varying || op.has_side_effect() => false,
             _ => !inst.inputs.is_empty() && inst.inputs.iter().all(|v| invariant[v.index()]),
         };
         for o in &inst.outputs {

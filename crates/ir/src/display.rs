@@ -4,6 +4,7 @@
 use crate::graph::{Graph, ValueDef};
 use crate::op::Op;
 use crate::shape::fmt_type;
+use crate::spec::Operand;
 use crate::{SymId, ValueId};
 use std::collections::HashMap;
 use std::fmt::{self, Write};
@@ -28,7 +29,7 @@ impl Graph {
     fn sym_name(&self, s: SymId) -> String {
         self.symbols
             .get(s.index())
-            .map(|s| s.name.clone())
+            .map(|s| s.name().to_string())
             .unwrap_or_else(|| format!("{s}"))
     }
 
@@ -57,20 +58,13 @@ impl Graph {
         }
         f.write_str(inst.op.mnemonic())?;
         self.write_attrs(f, &inst.op)?;
-        let mut operands: Vec<String> = Vec::new();
-        match &inst.op {
-            Op::Dequant { weight } => operands.push(format!("{weight}")),
-            Op::StateRead { state } | Op::StateWrite { state } | Op::CacheAppend { state } => {
-                operands.push(format!("{state}"))
-            }
-            Op::Attention {
-                k_cache, v_cache, ..
-            } => {
-                operands.push(format!("{k_cache}"));
-                operands.push(format!("{v_cache}"));
-            }
-            _ => {}
-        }
+        let mut operands: Vec<String> = (inst.op.spec().operands)(&inst.op)
+            .into_iter()
+            .map(|o| match o {
+                Operand::Weight(w) => format!("{w}"),
+                Operand::State(s) => format!("{s}"),
+            })
+            .collect();
         operands.extend(inst.inputs.iter().map(v));
         if !operands.is_empty() {
             write!(f, " {}", operands.join(", "))?;
@@ -87,45 +81,13 @@ impl Graph {
     }
 
     fn write_attrs(&self, f: &mut dyn Write, op: &Op) -> fmt::Result {
-        match op {
-            Op::Const { values } => {
-                let vals: Vec<String> = values.iter().map(|x| format!("{x:?}")).collect();
-                if vals.len() == 1 {
-                    write!(f, "{{{}}}", vals[0])
-                } else {
-                    write!(f, "{{[{}]}}", vals.join(", "))
-                }
-            }
-            Op::Symbol { sym } => write!(f, "{{{}}}", self.sym_name(*sym)),
-            Op::Reduce { axis, .. } => write!(f, "{{axis={axis}}}"),
-            Op::RmsNorm { eps } => write!(f, "{{eps={eps:?}}}"),
-            Op::Rope { rot_dims, theta } => write!(f, "{{rot={rot_dims}, theta={theta:?}}}"),
-            Op::Gather { axis } => write!(f, "{{axis={axis}}}"),
-            Op::Reshape { dims } => write!(f, "{{{dims:?}}}"),
-            Op::Slice { axis, start, len } => {
-                write!(f, "{{axis={axis}, start={start}, len={len}}}")
-            }
-            Op::Concat { axis } => write!(f, "{{axis={axis}}}"),
-            Op::Cast { to } => write!(f, "{{{to}}}"),
-            Op::ConvStep { groups } => write!(f, "{{groups={groups}}}"),
-            Op::Attention { scale, .. } => write!(f, "{{scale={scale:?}}}"),
-            Op::Dequant { .. }
-            | Op::MatVec
-            | Op::Unary { .. }
-            | Op::Binary { .. }
-            | Op::Select
-            | Op::Softmax
-            | Op::Argmax
-            | Op::StateRead { .. }
-            | Op::StateWrite { .. }
-            | Op::CacheAppend { .. } => Ok(()),
-        }
+        (op.spec().attrs)(op, f, &|s| self.sym_name(s))
     }
 
     /// Writes the header: symbols, weights, states, inputs.
     pub fn write_header(&self, f: &mut dyn Write, num: &HashMap<ValueId, u32>) -> fmt::Result {
         for s in &self.symbols {
-            writeln!(f, "  symbol {}", s.name)?;
+            writeln!(f, "  symbol {}", s.name())?;
         }
         for (i, w) in self.weights.iter().enumerate() {
             writeln!(

@@ -100,6 +100,16 @@ impl WeightFormat {
         }
     }
 
+    /// Arrays a weight of this format is stored as: packed codes, scales, biases (affine 3,
+    /// MXFP4 2, float 1).
+    pub fn stored_parts(self) -> u32 {
+        match self {
+            WeightFormat::Affine { .. } => 3,
+            WeightFormat::Mxfp4 { .. } => 2,
+            WeightFormat::Float { .. } => 1,
+        }
+    }
+
     /// Short canonical name used by the text form, e.g. `affine4g32f16`, `mxfp4g32`, `f16`.
     pub fn tag(self) -> String {
         match self {

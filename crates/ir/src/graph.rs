@@ -2,6 +2,7 @@
 //! order. Program order is a valid schedule: values are defined before use, and state effects
 //! happen in the order written. `deps` derives the petgraph dependency view from it.
 
+use crate::exec::SymbolKind;
 use crate::op::{Op, TypeEnv, infer};
 use crate::{DType, GroupId, InstId, StateId, SymId, TensorType, ValueId, WeightFormat, WeightId};
 use serde::{Deserialize, Serialize};
@@ -9,9 +10,16 @@ use smallvec::SmallVec;
 use thiserror::Error;
 
 /// A run-time symbol: a KV-cache capacity bound per session, a position bound per step.
+/// Typed, so backends bind it by kind, never by a name string.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Symbol {
-    pub name: String,
+    pub kind: SymbolKind,
+}
+
+impl Symbol {
+    pub fn name(&self) -> &'static str {
+        self.kind.name()
+    }
 }
 
 /// A read-only model weight: its logical type (`[.., out, in]`, f32 after dequantization)
@@ -144,16 +152,28 @@ impl Graph {
         }
     }
 
-    pub fn add_symbol(&mut self, name: impl Into<String>) -> SymId {
-        self.symbols.push(Symbol { name: name.into() });
+    /// The symbol of `kind`, declared on first use (a graph has at most one of each).
+    pub fn add_symbol(&mut self, kind: SymbolKind) -> SymId {
+        if let Some(s) = self.symbol(kind) {
+            return s;
+        }
+        self.symbols.push(Symbol { kind });
         SymId::from_index(self.symbols.len() - 1)
     }
 
-    pub fn symbol_by_name(&self, name: &str) -> Option<SymId> {
+    pub fn symbol(&self, kind: SymbolKind) -> Option<SymId> {
         self.symbols
             .iter()
-            .position(|s| s.name == name)
+            .position(|s| s.kind == kind)
             .map(SymId::from_index)
+    }
+
+    /// The value of every symbol, in table order, in a session of `capacity` at `position`.
+    pub fn symbol_values(&self, capacity: usize, position: usize) -> Vec<usize> {
+        self.symbols
+            .iter()
+            .map(|s| s.kind.value(capacity, position))
+            .collect()
     }
 
     pub fn add_weight(

@@ -12,17 +12,24 @@ pub mod analysis;
 pub mod deps;
 pub mod display;
 pub mod dtype;
+pub mod exec;
 pub mod graph;
 pub mod ids;
 pub mod op;
 pub mod shape;
+pub mod spec;
 pub mod transform;
 pub mod validate;
 
 pub use dtype::{DType, WeightFormat};
+pub use exec::{
+    ExecError, ExecSession, Executor, Feed, Input, LOGITS, NEXT_TOKEN, SampleSettings, SymbolKind,
+    Target, Tensor,
+};
 pub use graph::{
     Graph, GraphError, Group, Inst, KernelRange, State, Symbol, Value, ValueDef, Weight,
 };
 pub use ids::{GroupId, InstId, StateId, SymId, ValueId, WeightId};
 pub use op::{BinaryOp, Effect, Op, ReduceOp, UnaryOp};
 pub use shape::{Dim, Dims, TensorType};
+pub use spec::{Arity, OpSpec, Operand};

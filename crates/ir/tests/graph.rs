@@ -4,7 +4,7 @@ use zaya_ir::*;
 
 fn tiny() -> Graph {
     let mut g = Graph::new("tiny");
-    let pos = g.add_symbol("pos");
+    let pos = g.add_symbol(zaya_ir::SymbolKind::Pos);
     let w = g.add_weight(
         "w",
         WeightFormat::Affine {
@@ -132,8 +132,8 @@ fn validator_rejects_malformed_graphs() {
 #[test]
 fn broadcasting_and_state_ops_type_check() {
     let mut g = Graph::new("state");
-    let ctx = g.add_symbol("ctx");
-    let pos = g.add_symbol("pos");
+    let ctx = g.add_symbol(zaya_ir::SymbolKind::Ctx);
+    let pos = g.add_symbol(zaya_ir::SymbolKind::Pos);
     let k = g.add_state(
         "k",
         TensorType::new(DType::F32, [Dim::Const(2), Dim::Sym(ctx), Dim::Const(8)]),

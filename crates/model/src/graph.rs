@@ -37,9 +37,9 @@ impl WeightFormats for Config {
     }
 }
 
-/// Names of the graph's outputs: the logits, and their argmax (the greedy next token).
-pub const LOGITS: &str = "logits";
-pub const NEXT_TOKEN: &str = "next_token";
+/// Names of the graph's outputs: the logits, and their argmax (the greedy next token),
+/// shared with every backend through the executor seam.
+pub use zaya_ir::exec::{LOGITS, NEXT_TOKEN};
 
 /// Output name of the raw top-1 router choice (E = skip) of the `k`-th MoE layer.
 pub fn router_output(k: usize) -> String {
@@ -79,8 +79,8 @@ type R<T = ValueId> = Result<T, GraphError>;
 impl<'a> Builder<'a> {
     fn new(cfg: &'a Config, formats: &'a dyn WeightFormats, opts: GraphOptions) -> Self {
         let mut g = Graph::new("zaya_decode");
-        let ctx = g.add_symbol("ctx");
-        let pos = g.add_symbol("pos");
+        let ctx = g.add_symbol(zaya_ir::SymbolKind::Ctx);
+        let pos = g.add_symbol(zaya_ir::SymbolKind::Pos);
         Builder {
             g,
             cfg,

@@ -1,10 +1,17 @@
-//! The execution plan: what a backend runs for one decode step. Kernels in order, each with
-//! the values it reads and writes (and where they live), the weights and states it touches,
-//! a launch shape, and modeled bytes and FLOPs; plus per-token totals and the memory plan.
-//! It is plain data (serde), so tools and tests can read it without the engine.
+//! The execution plan: a *model* of one decode step on a [`Target`]. Kernels in order (one per
+//! kernel group or lone instruction), each with the values it reads and writes (and where they
+//! would live), the weights and states it touches, its launches and storage bindings under the
+//! target's rules, and modeled bytes and FLOPs; plus per-token totals and a liveness-based
+//! activation arena. It is plain data (serde), so tools and tests can read it without a device.
+//!
+//! What it is not: the program a backend executes. Backends lower the same grouped graph
+//! themselves (the CPU interprets it, `zaya-wgpu` builds its own kernels and one buffer per
+//! value); the launch and binding rules come from the backend's [`Target`], so the modeled
+//! dispatch count is the one the wgpu backend records, but the arena is modeled only.
 
 use crate::passes::{kernel_inputs, kernel_outputs};
 use serde::{Deserialize, Serialize};
+pub use zaya_ir::Target;
 use zaya_ir::{DType, Graph, KernelRange, Op, ValueId};
 
 /// Choices that change the modeled numbers, not the kernels.
@@ -14,16 +21,28 @@ pub struct PlanOptions {
     pub context_tokens: u64,
     /// Session capacity the state arena is sized for.
     pub capacity: u64,
-    /// Alignment of activation offsets (wgpu's `min_storage_buffer_offset_alignment`).
-    pub align: u64,
+    /// The backend's rules (launches per argmax, binding budget, arena alignment).
+    pub target: Target,
+}
+
+impl PlanOptions {
+    /// The default context and capacity on `target`.
+    pub fn on(target: Target) -> Self {
+        PlanOptions {
+            target,
+            ..PlanOptions::default()
+        }
+    }
 }
 
 impl Default for PlanOptions {
+    /// 1024 tokens in a 4096-token context on a target without limits (pass the backend's
+    /// target for its launch counts: `zaya_wgpu::target`).
     fn default() -> Self {
         PlanOptions {
             context_tokens: 1024,
             capacity: 4096,
-            align: 256,
+            target: Target::UNLIMITED,
         }
     }
 }
@@ -83,6 +102,9 @@ pub struct Kernel {
     /// Storage buffers bound: the activation arena (one read-write binding), the state
     /// buffers it touches, and every part (codes, scales, biases) of every weight window.
     pub storage_bindings: u32,
+    /// The bindings fit the target's budget. A kernel that does not is run by the wgpu backend
+    /// as one kernel per instruction, which this plan does not model (it counts it as one).
+    pub fits_target: bool,
     pub launch: Option<Launch>,
     pub bytes_read: u64,
     pub bytes_written: u64,
@@ -128,7 +150,7 @@ impl Plan {
         let ranges = graph.kernel_ranges();
         let users = graph.users();
         let num = graph.canonical_numbering();
-        let slots = allocate(graph, &ranges, &users, options.align);
+        let slots = allocate(graph, &ranges, &users, options.target.align);
         let binding = |v: ValueId| -> Binding {
             let ty = graph.ty(v);
             let (arena, offset) = slots.get(v);
@@ -164,7 +186,7 @@ impl Plan {
                 outputs.iter().map(|b| b.bytes).sum()
             };
             let weight_bytes: u64 = weights.iter().map(|w| w.bytes).sum();
-            let dispatches = dispatches(graph, k);
+            let dispatches = dispatches(graph, k, &options.target);
             let storage_bindings = storage_bindings(graph, &weights, &states_read, &states_written);
             kernels.push(Kernel {
                 index: index as u32,
@@ -177,6 +199,7 @@ impl Plan {
                 states_written,
                 dispatches,
                 storage_bindings,
+                fits_target: storage_bindings <= options.target.max_storage_bindings,
                 launch: (dispatches > 0).then(|| launch(graph, k)),
                 bytes_read: activation_in + weight_bytes + state_read_bytes,
                 bytes_written: activation_out + state_write_bytes,
@@ -263,29 +286,23 @@ fn is_view(g: &Graph, k: &KernelRange) -> bool {
     })
 }
 
-/// Largest argmax a kernel finishes in one launch: one workgroup's worth of rows. Above it,
-/// workgroups write partial maxima and a second launch reduces them (WGSL has no global
-/// barrier). Backends use this constant so their launch count is the plan's.
-pub const ONE_PASS_ARGMAX: u64 = 64;
-
-fn dispatches(g: &Graph, k: &KernelRange) -> u32 {
+/// Launches of a kernel on `target`: none for views, two for an argmax over more than the
+/// target finishes in one launch (WGSL has no global barrier).
+fn dispatches(g: &Graph, k: &KernelRange, target: &Target) -> u32 {
     if is_view(g, k) {
         return 0;
     }
-    // A global argmax over many rows needs a second, single-workgroup pass.
     let two_phase = (k.start..k.end).any(|i| {
         matches!(g.insts[i].op, Op::Argmax)
-            && g.ty(g.insts[i].inputs[0]).numel().unwrap_or(0) > ONE_PASS_ARGMAX
+            && g.ty(g.insts[i].inputs[0]).numel().unwrap_or(0) > target.one_pass_argmax
     });
     1 + u32::from(two_phase)
 }
 
+/// Storage buffers a kernel binds: the step buffer, each state, each stored part of each
+/// weight (packed, scales, biases).
 fn storage_bindings(g: &Graph, weights: &[WeightUse], read: &[String], written: &[String]) -> u32 {
-    let parts = |w: &WeightUse| match g.weights[w.weight as usize].format {
-        zaya_ir::WeightFormat::Affine { .. } => 3,
-        zaya_ir::WeightFormat::Mxfp4 { .. } => 2,
-        zaya_ir::WeightFormat::Float { .. } => 1,
-    };
+    let parts = |w: &WeightUse| g.weights[w.weight as usize].format.stored_parts();
     let mut states: Vec<&String> = read.iter().chain(written).collect();
     states.sort();
     states.dedup();
@@ -361,23 +378,15 @@ fn numel(g: &Graph, v: ValueId) -> u64 {
     g.ty(v).numel().unwrap_or(0)
 }
 
+/// The op's modeled FLOPs ([`zaya_ir::OpSpec::flops`]).
 fn flops(g: &Graph, i: usize, o: &PlanOptions) -> u64 {
     let inst = &g.insts[i];
-    let out = inst.outputs.first().map_or(0, |&v| numel(g, v));
-    match &inst.op {
-        Op::MatVec => 2 * numel(g, inst.inputs[0]),
-        Op::Unary { .. } | Op::Binary { .. } | Op::Select | Op::Softmax | Op::Rope { .. } => {
-            out * 4
-        }
-        Op::RmsNorm { .. } | Op::Reduce { .. } | Op::Argmax => numel(g, inst.inputs[0]) * 2,
-        Op::Dequant { .. } => out * 2,
-        Op::ConvStep { .. } => 2 * numel(g, inst.inputs[1]),
-        Op::Attention { .. } => {
-            let (nq, hd) = (numel(g, inst.inputs[0]), 1);
-            4 * nq * hd * (o.context_tokens + 1)
-        }
-        _ => 0,
-    }
+    let inputs: Vec<u64> = inst.inputs.iter().map(|&v| numel(g, v)).collect();
+    (inst.op.spec().flops)(&zaya_ir::spec::Cost {
+        inputs: &inputs,
+        output: inst.outputs.first().map_or(0, |&v| numel(g, v)),
+        context_tokens: o.context_tokens,
+    })
 }
 
 /// A backend-neutral launch: 8 rows per workgroup for matvecs, one workgroup per head for

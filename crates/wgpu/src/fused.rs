@@ -61,9 +61,10 @@ const MATVEC_BATCHES: u64 = 4;
 /// re-norming) a storage buffer. 12 KiB leaves room in WebGPU's 16 KiB minimum for the
 /// reduction arrays.
 const MATVEC_STAGE_MAX: u64 = 3072;
-/// Largest argmax a fused matvec finishes in one launch (the optimizer's plan counts one
-/// dispatch up to this many elements and two above).
-pub const ONE_PASS_ARGMAX: u64 = zaya_opt::plan::ONE_PASS_ARGMAX;
+/// Largest argmax a fused matvec finishes in one launch: one workgroup's rows. The backend
+/// tells the optimizer through its `Target` (`crate::target`), so the plan counts one
+/// dispatch up to this many elements and two above.
+pub const ONE_PASS_ARGMAX: u64 = 64;
 /// Rows per workgroup of a fused matvec whose argmax needs a second launch.
 const ARGMAX_ROWS_PER_WG: u64 = 64;
 /// Largest workgroup count of one dimension that every device supports.

@@ -129,6 +129,26 @@ pub struct LowerInput<'a> {
 /// slots per stage, of which the params uniform and naga's array-sizes buffer take two.
 pub const PORTABLE_MAX_BINDINGS: u32 = 28;
 
+/// What this backend tells the optimizer's plan on a device with `limits`: the binding budget
+/// its fused kernels fall back under, its argmax launch rule, its buffer offset alignment.
+pub fn target(limits: &wgpu::Limits) -> zaya_ir::Target {
+    zaya_ir::Target {
+        max_storage_bindings: LowerInput::limits_of(limits).0,
+        align: u64::from(limits.min_storage_buffer_offset_alignment),
+        ..portable_target()
+    }
+}
+
+/// [`target`] without a device: the portable binding budget (Metal's) and WebGPU's largest
+/// offset alignment, which every adapter this backend runs on meets.
+pub fn portable_target() -> zaya_ir::Target {
+    zaya_ir::Target {
+        max_storage_bindings: PORTABLE_MAX_BINDINGS,
+        one_pass_argmax: crate::fused::ONE_PASS_ARGMAX,
+        align: 256,
+    }
+}
+
 impl LowerInput<'_> {
     /// Binding limits of a device (capped at the portable Metal budget, so a plan built on
     /// one machine also lowers to MSL).
@@ -184,11 +204,6 @@ fn unsupported(i: usize, op: &Op, reason: impl Into<String>) -> GpuError {
 
 impl<'a> Lowering<'a> {
     fn new(g: &'a Graph, input: &'a LowerInput<'a>) -> Result<Self> {
-        for s in &g.symbols {
-            if s.name != "ctx" && s.name != "pos" {
-                return Err(GpuError::UnboundSymbol(s.name.clone()));
-            }
-        }
         let mut dims = Vec::with_capacity(g.values.len());
         for (i, v) in g.values.iter().enumerate() {
             if !matches!(v.ty.dtype, DType::F32 | DType::U32) {

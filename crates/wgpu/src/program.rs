@@ -10,6 +10,7 @@ use crate::wgsl::Shader;
 use std::collections::HashMap;
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
+use zaya_ir::exec::{ExecResult, ExecSession, Executor};
 use zaya_ir::{Graph, WeightFormat};
 
 /// One weight window's buffers: packed, scales, biases (absent parts are `None`).
@@ -153,6 +154,35 @@ impl GpuProgram {
 
     pub fn pipeline_count(&self) -> usize {
         self.pipelines.len()
+    }
+
+    /// Binds `graph` to `bundle` (weights uploaded once, still packed) and builds its
+    /// pipelines: the executor a caller holds for any number of sessions.
+    pub fn from_bundle(
+        ctx: Arc<GpuContext>,
+        bundle: &zaya_model::Bundle,
+        graph: Graph,
+    ) -> Result<Arc<GpuProgram>> {
+        let weights = crate::weights::bind_bundle(bundle, &graph)?;
+        GpuProgram::new(ctx, graph, &weights)
+    }
+}
+
+impl Executor for GpuProgram {
+    fn backend(&self) -> &'static str {
+        "wgpu"
+    }
+
+    fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    fn target(&self) -> zaya_ir::Target {
+        crate::plan::target(&self.ctx.limits())
+    }
+
+    fn session(self: Arc<Self>, capacity: usize) -> ExecResult<Box<dyn ExecSession>> {
+        Ok(Box::new(GpuSession::new(self, capacity)?))
     }
 }
 

@@ -25,93 +25,51 @@ const BIN_SCALE: f32 = 4096.0 / 40.0;
 /// The id the kernel writes when no token can be sampled.
 const NO_TOKEN: u32 = u32::MAX;
 
-/// Sampling settings the device applies (zaya-chat's `SamplerConfig` without the seed: the
-/// randomness comes from the host as one uniform per draw).
-#[derive(Clone, Debug, PartialEq)]
-pub struct SampleSettings {
-    /// 0 = greedy. Finite and >= 0.
-    pub temperature: f32,
-    /// Keep the k most likely tokens; 0 = off.
-    pub top_k: usize,
-    /// Nucleus mass in (0, 1]; 1 = off.
-    pub top_p: f32,
-    /// Minimum probability relative to the top token, in [0, 1]; 0 = off.
-    pub min_p: f32,
-    /// HF repetition penalty over the history, finite and > 0; 1 = off.
-    pub repetition_penalty: f32,
+pub use zaya_ir::SampleSettings;
+
+/// Rejects the settings the CPU sampler rejects, naming the field.
+fn validate(settings: &SampleSettings) -> Result<()> {
+    match settings.invalid() {
+        Some((field, reason)) => Err(GpuError::InvalidSampler { field, reason }),
+        None => Ok(()),
+    }
 }
 
-impl SampleSettings {
-    /// Argmax decoding.
-    pub fn greedy() -> Self {
-        Self {
-            temperature: 0.0,
-            top_k: 0,
-            top_p: 1.0,
-            min_p: 0.0,
-            repetition_penalty: 1.0,
-        }
+/// The kernel's parameter block (see the header of `sample.wgsl`).
+fn params(
+    settings: &SampleSettings,
+    vocab: usize,
+    history: usize,
+    capacity: usize,
+    uniform: f64,
+) -> Vec<u32> {
+    let greedy = settings.is_greedy();
+    let top_p = settings.top_p < 1.0;
+    let frac = |x: f64| (x * 4294967296.0).floor().clamp(0.0, u32::MAX as f64) as u32;
+    let mut w = vec![0u32; PARAM_WORDS];
+    w[0] = vocab as u32;
+    w[1] = history as u32;
+    w[2] = u32::from(greedy) | (u32::from(top_p) << 1);
+    w[3] = settings.top_k.min(u32::MAX as usize) as u32;
+    w[4] = settings.top_p.to_bits();
+    w[5] = settings.min_p.to_bits();
+    w[6] = settings.repetition_penalty.to_bits();
+    // Exactly the CPU's `1.0 / temperature` (f32).
+    w[7] = if greedy {
+        0.0
+    } else {
+        1.0 / settings.temperature
     }
-
-    /// True when the pick is the argmax (no uniform is consumed), as on the CPU.
-    pub fn is_greedy(&self) -> bool {
-        self.temperature == 0.0 || self.top_k == 1
-    }
-
-    /// Rejects the settings the CPU sampler rejects, naming the field.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |field, reason: &str, value: f32| GpuError::InvalidSampler {
-            field,
-            reason: format!("{reason} (got {value})"),
-        };
-        if !self.temperature.is_finite() || self.temperature < 0.0 {
-            return Err(bad(
-                "temperature",
-                "must be finite and >= 0",
-                self.temperature,
-            ));
-        }
-        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return Err(bad("top_p", "must be in (0, 1]", self.top_p));
-        }
-        if !(0.0..=1.0).contains(&self.min_p) {
-            return Err(bad("min_p", "must be in [0, 1]", self.min_p));
-        }
-        if !self.repetition_penalty.is_finite() || self.repetition_penalty <= 0.0 {
-            return Err(bad(
-                "repetition_penalty",
-                "must be finite and > 0",
-                self.repetition_penalty,
-            ));
-        }
-        Ok(())
-    }
-
-    /// The kernel's parameter block (see the header of `sample.wgsl`).
-    fn params(&self, vocab: usize, history: usize, capacity: usize, uniform: f64) -> Vec<u32> {
-        let greedy = self.is_greedy();
-        let top_p = self.top_p < 1.0;
-        let frac = |x: f64| (x * 4294967296.0).floor().clamp(0.0, u32::MAX as f64) as u32;
-        let mut w = vec![0u32; PARAM_WORDS];
-        w[0] = vocab as u32;
-        w[1] = history as u32;
-        w[2] = u32::from(greedy) | (u32::from(top_p) << 1);
-        w[3] = self.top_k.min(u32::MAX as usize) as u32;
-        w[4] = self.top_p.to_bits();
-        w[5] = self.min_p.to_bits();
-        w[6] = self.repetition_penalty.to_bits();
-        // Exactly the CPU's `1.0 / temperature` (f32).
-        w[7] = if greedy { 0.0 } else { 1.0 / self.temperature }.to_bits();
-        w[8] = frac(uniform);
-        w[9] = if top_p {
-            frac(f64::from(self.top_p))
-        } else {
-            0
-        };
-        w[10] = capacity as u32;
-        w[11] = BIN_SCALE.to_bits();
-        w
-    }
+    .to_bits();
+    w[8] = frac(uniform);
+    w[9] = if top_p {
+        frac(f64::from(settings.top_p))
+    } else {
+        0
+    };
+    w[10] = capacity as u32;
+    w[11] = BIN_SCALE.to_bits();
+    w
 }
 
 /// The sampling kernel with its buffers: parameters, the history of token ids (for the
@@ -248,7 +206,7 @@ impl DeviceSampler {
         history: &[u32],
         uniform: f64,
     ) -> Result<()> {
-        settings.validate()?;
+        validate(settings)?;
         if !(0.0..1.0).contains(&uniform) {
             return Err(GpuError::InvalidSampler {
                 field: "uniform",
@@ -281,7 +239,7 @@ impl DeviceSampler {
         }
         self.mirror.truncate(same);
         self.mirror.extend_from_slice(&history[same..]);
-        let words = settings.params(self.vocab, history.len(), self.capacity, uniform);
+        let words = params(settings, self.vocab, history.len(), self.capacity, uniform);
         queue.write_buffer(&self.params, 0, bytemuck::cast_slice(&words));
         Ok(())
     }

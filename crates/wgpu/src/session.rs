@@ -11,50 +11,14 @@ use crate::wgsl::PARAM_WORDS;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wgpu::util::DeviceExt;
-use zaya_ir::{DType, ValueId};
+use zaya_ir::exec::{ExecError, ExecResult, ExecSession, KernelTime};
+use zaya_ir::{DType, LOGITS, NEXT_TOKEN, ValueId};
 
 /// The parameter block of one dispatch occupies this many bytes of the params buffer
 /// (the largest `min_uniform_buffer_offset_alignment` WebGPU allows).
 const PARAM_STRIDE: u64 = 256;
 
-/// A graph input for one step.
-#[derive(Clone, Copy, Debug)]
-pub enum Input<'a> {
-    U32(&'a [u32]),
-    F32(&'a [f32]),
-}
-
-/// A tensor read back from the GPU.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Tensor {
-    F32(Vec<f32>),
-    U32(Vec<u32>),
-}
-
-impl Tensor {
-    pub fn as_f32(&self) -> Option<&[f32]> {
-        match self {
-            Tensor::F32(v) => Some(v),
-            Tensor::U32(_) => None,
-        }
-    }
-
-    pub fn as_u32(&self) -> Option<&[u32]> {
-        match self {
-            Tensor::U32(v) => Some(v),
-            Tensor::F32(_) => None,
-        }
-    }
-}
-
-/// Where a step's token comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Feed {
-    /// A token from the host (a prompt token), written with `queue.write_buffer`.
-    Token(u32),
-    /// The token the previous step chose, already copied into the input buffer on the GPU.
-    Previous,
-}
+pub use zaya_ir::{Feed, Input, Tensor};
 
 /// What the last step recorded and read back (for tests and benchmarks).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -93,6 +57,14 @@ pub struct GpuSession {
     next_slot: usize,
     /// Whether the input buffer holds a token chosen on the GPU by the previous step.
     chained: bool,
+    /// The device sampler of [`ExecSession::prepare_sampling`], for its vocabulary.
+    sampler: Option<(usize, DeviceSampler)>,
+}
+
+impl From<GpuError> for ExecError {
+    fn from(e: GpuError) -> Self {
+        ExecError::backend(e)
+    }
 }
 
 fn storage_buffer(device: &wgpu::Device, label: &str, words: u64) -> wgpu::Buffer {
@@ -214,6 +186,7 @@ impl GpuSession {
                     .collect(),
                 next_slot: 0,
                 chained: false,
+                sampler: None,
             })
         })??;
         Ok(session)
@@ -280,7 +253,7 @@ impl GpuSession {
     /// A sampler on the device reading this session's logits; only the first `vocab` columns
     /// can be chosen. Its history holds the whole context (capacity + 1 ids).
     pub fn device_sampler(&self, vocab: usize) -> Result<DeviceSampler> {
-        let v = self.output_value("logits")?;
+        let v = self.output_value(LOGITS)?;
         let columns = self.program.graph().value(v).ty.numel().unwrap_or(0) as usize;
         let b = self.plan.value_buffer[v.index()].ok_or_else(|| GpuError::UnknownName {
             what: "buffer of",
@@ -299,7 +272,7 @@ impl GpuSession {
     /// the next token from the logits with `settings` (one `uniform` from the host's seeded
     /// stream; `history` is the whole context for the repetition penalty) and writes it into
     /// the token input buffer. Only the 4-byte id is read back.
-    pub fn step_sampled(
+    pub fn step_sampled_with(
         &mut self,
         feed: Feed,
         sampler: &mut DeviceSampler,
@@ -474,7 +447,7 @@ impl GpuSession {
             .and_then(|v| self.plan.value_buffer[v.index()])
             .ok_or_else(|| missing("a single token input"))?;
         let next = self
-            .output_value("next_token")
+            .output_value(NEXT_TOKEN)
             .ok()
             .and_then(|v| self.plan.value_buffer[v.index()])
             .ok_or_else(|| missing("graph output next_token"))?;
@@ -493,8 +466,8 @@ impl GpuSession {
 
     /// Feeds one token through a graph whose only input is a `u32[1]` token id; returns the
     /// `logits` output only when `want_logits`.
-    pub fn step(&mut self, token: u32, want_logits: bool) -> Result<Option<Vec<f32>>> {
-        let read: &[&str] = if want_logits { &["logits"] } else { &[] };
+    pub fn step_token(&mut self, token: u32, want_logits: bool) -> Result<Option<Vec<f32>>> {
+        let read: &[&str] = if want_logits { &[LOGITS] } else { &[] };
         let mut out = self.step_inputs(&[Input::U32(&[token])], read)?;
         Ok(out.pop().and_then(|t| match t {
             Tensor::F32(v) => Some(v),
@@ -552,18 +525,17 @@ impl GpuSession {
         Ok(out)
     }
 
-    /// Like [`Self::step`] without read-back, recording each kernel in its own compute pass
-    /// with GPU timestamps around it. Returns (kernel label, seconds) per kernel run, or
-    /// `None` when the device has no `TIMESTAMP_QUERY` (the step still runs).
-    pub fn profile_step(&mut self, token: u32) -> Result<Option<Vec<(String, f64)>>> {
+    /// Like [`Self::step_inputs`] without read-back, recording each kernel in its own compute
+    /// pass with GPU timestamps around it. Returns the time of each kernel run, or `None`
+    /// when the device has no `TIMESTAMP_QUERY` (the step still runs).
+    pub fn profile_inputs(&mut self, inputs: &[Input<'_>]) -> Result<Option<Vec<KernelTime>>> {
         if !self.program.ctx.features.timestamp_query {
-            self.step(token, false)?;
+            self.step_inputs(inputs, &[])?;
             return Ok(None);
         }
         let started = Instant::now();
-        let inputs = [Input::U32(&[token])];
-        self.check_step(&inputs)?;
-        self.write_inputs(&inputs);
+        self.check_step(inputs)?;
+        self.write_inputs(inputs);
         let ctx = Arc::clone(&self.program.ctx);
         let kernels = self.kernels_to_run();
         // Two timestamps per kernel; query sets hold at most 4096.
@@ -624,9 +596,10 @@ impl GpuSession {
         let timings = kernels
             .iter()
             .zip(ticks.chunks_exact(2))
-            .map(|(&k, t)| {
-                let label = self.plan.kernels[k].label.clone();
-                (label, t[1].saturating_sub(t[0]) as f64 * period_s)
+            .map(|(&k, t)| KernelTime {
+                label: self.plan.kernels[k].label.clone(),
+                insts: self.plan.kernels[k].insts.clone(),
+                seconds: t[1].saturating_sub(t[0]) as f64 * period_s,
             })
             .collect();
         self.finish_step(started);
@@ -768,12 +741,9 @@ impl GpuSession {
         let ctx = &self.program.ctx;
         let g = self.program.graph();
         let symbols: Vec<u32> = g
-            .symbols
-            .iter()
-            .map(|s| match s.name.as_str() {
-                "pos" => self.pos as u32,
-                _ => self.capacity as u32,
-            })
+            .symbol_values(self.capacity, self.pos)
+            .into_iter()
+            .map(|v| v as u32)
             .collect();
         if !symbols.is_empty() {
             ctx.queue
@@ -845,6 +815,88 @@ impl GpuSession {
             DType::U32 => Tensor::U32(bytemuck::cast_slice(&bytes).to_vec()),
             _ => Tensor::F32(bytemuck::cast_slice(&bytes).to_vec()),
         })
+    }
+}
+
+impl ExecSession for GpuSession {
+    fn position(&self) -> usize {
+        self.pos
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn reset(&mut self) -> ExecResult<()> {
+        Ok(GpuSession::reset(self)?)
+    }
+
+    fn step(&mut self, inputs: &[Input<'_>], read: &[&str]) -> ExecResult<Vec<Tensor>> {
+        Ok(self.step_inputs(inputs, read)?)
+    }
+
+    fn read(&self, name: &str) -> ExecResult<Tensor> {
+        match self.output_value(name) {
+            Ok(v) => Ok(self.read_value(v)?),
+            Err(_) => Ok(self.read_named(name)?),
+        }
+    }
+
+    fn read_state(&self, name: &str) -> ExecResult<Vec<f32>> {
+        Ok(GpuSession::read_state(self, name)?)
+    }
+
+    fn step_greedy(&mut self, feed: Feed) -> ExecResult<u32> {
+        Ok(GpuSession::step_greedy(self, feed)?)
+    }
+
+    fn prepare_sampling(&mut self, vocab: usize) -> ExecResult<()> {
+        if self.sampler.as_ref().is_none_or(|(v, _)| *v != vocab) {
+            self.sampler = None;
+            let sampler = self.device_sampler(vocab)?;
+            self.sampler = Some((vocab, sampler));
+        }
+        Ok(())
+    }
+
+    fn step_sampled(
+        &mut self,
+        feed: Feed,
+        vocab: usize,
+        settings: &SampleSettings,
+        history: &[u32],
+        uniform: f64,
+    ) -> ExecResult<u32> {
+        self.prepare_sampling(vocab)?;
+        // Taken out for the step (it borrows the session), put back after.
+        let Some((v, mut sampler)) = self.sampler.take() else {
+            return Err(GpuError::InvalidSampler {
+                field: "device",
+                reason: format!("no sampler was built for a vocabulary of {vocab}"),
+            }
+            .into());
+        };
+        let chosen = self.step_sampled_with(feed, &mut sampler, settings, history, uniform);
+        self.sampler = Some((v, sampler));
+        Ok(chosen?)
+    }
+
+    fn finish(&mut self) -> ExecResult<()> {
+        Ok(self.program.ctx.wait()?)
+    }
+
+    fn dispatches_per_step(&self) -> Option<usize> {
+        Some(self.plan.dispatches_per_step())
+    }
+
+    /// Profiles a steady-state step: a session's first step, which also runs the constant
+    /// kernels, is run unprofiled first.
+    fn profile_step(&mut self, inputs: &[Input<'_>]) -> ExecResult<Option<Vec<KernelTime>>> {
+        if !self.constants_ready {
+            self.step_inputs(inputs, &[])?;
+            self.program.ctx.wait()?;
+        }
+        Ok(self.profile_inputs(inputs)?)
     }
 }
 

@@ -27,7 +27,11 @@ fn a_greedy_step_records_the_plan_and_reads_back_four_bytes() {
     let Some(ctx) = device() else { return };
     let bundle = Bundle::open(&fixtures().join("zaya-tiny-a/bundle_affine")).unwrap();
     let g = graph(&bundle, "all");
-    let plan = zaya_opt::Plan::build(&g, "all", zaya_opt::PlanOptions::default());
+    let plan = zaya_opt::Plan::build(
+        &g,
+        "all",
+        zaya_opt::PlanOptions::on(zaya_wgpu::target(&ctx.limits())),
+    );
     let weights = bind_bundle(&bundle, &g).unwrap();
     let program = GpuProgram::new(ctx, g.clone(), &weights).unwrap();
     let cpu = Arc::new(
@@ -111,14 +115,14 @@ fn per_token_times() {
 fn print_kernel_times(s: &mut zaya_wgpu::GpuSession) {
     let mut by_label = std::collections::BTreeMap::<String, (usize, f64)>::new();
     for _ in 0..5 {
-        let Some(kernels) = s.profile_step(2).unwrap() else {
+        let Some(kernels) = s.profile_inputs(&[zaya_wgpu::Input::U32(&[2])]).unwrap() else {
             return;
         };
         let mut step = std::collections::BTreeMap::<String, (usize, f64)>::new();
-        for (label, t) in &kernels {
-            let e = step.entry(label.clone()).or_default();
+        for k in &kernels {
+            let e = step.entry(k.label.clone()).or_default();
             e.0 += 1;
-            e.1 += t;
+            e.1 += k.seconds;
         }
         for (label, (n, t)) in step {
             let e = by_label.entry(label).or_insert((n, f64::INFINITY));

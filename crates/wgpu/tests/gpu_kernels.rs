@@ -111,7 +111,7 @@ fn compare(
                 Input::F32(x) => zaya_cpu::Input::F32(x),
             })
             .collect();
-        cpu.step(&cpu_ins).unwrap();
+        cpu.run(&cpu_ins).unwrap();
         let got = gpu.step_inputs(ins, &names).unwrap();
         for (name, got) in names.iter().zip(got) {
             match got {
@@ -148,8 +148,8 @@ fn op(g: &mut Graph, op: Op, ins: &[ValueId]) -> ValueId {
 #[test]
 fn every_activation_op_matches_the_cpu() {
     let mut g = Graph::new("ops");
-    let ctx = g.add_symbol("ctx");
-    let pos_sym = g.add_symbol("pos");
+    let ctx = g.add_symbol(zaya_ir::SymbolKind::Ctx);
+    let pos_sym = g.add_symbol(zaya_ir::SymbolKind::Pos);
     let a = g.add_input(TensorType::f32([2u64, 4, 8]), "a");
     let c = g.add_input(TensorType::f32([8u64]), "c");
     let tok = g.add_input(TensorType::new(DType::U32, [1u64]), "tok");
@@ -497,7 +497,7 @@ fn bad_tokens_and_a_full_context_are_errors_before_dispatch() {
     g.add_output("logits", row);
     let program = GpuProgram::new(ctx, g, &[WeightData::F32(vec![0.5; 20])]).unwrap();
     let mut s = program.session(2).unwrap();
-    let err = s.step(5, true).unwrap_err();
+    let err = s.step_token(5, true).unwrap_err();
     assert!(
         matches!(
             err,
@@ -509,10 +509,10 @@ fn bad_tokens_and_a_full_context_are_errors_before_dispatch() {
         ),
         "{err}"
     );
-    assert_eq!(s.step(4, true).unwrap().unwrap(), vec![0.5; 4]);
-    s.step(0, false).unwrap();
+    assert_eq!(s.step_token(4, true).unwrap().unwrap(), vec![0.5; 4]);
+    s.step_token(0, false).unwrap();
     assert!(matches!(
-        s.step(0, false),
+        s.step_token(0, false),
         Err(GpuError::ContextFull { .. })
     ));
     s.reset().unwrap();

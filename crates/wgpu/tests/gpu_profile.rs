@@ -24,10 +24,10 @@ fn step_timing_and_kernel_profile() {
         .count();
     assert!(qmatvecs > 0, "matvecs read packed weights");
     assert!(s.dispatches_per_step() < plan.kernels.iter().map(|k| k.dispatches.len()).sum());
-    s.step(2, true).unwrap();
+    s.step_token(2, true).unwrap();
     let mut times = vec![];
     for t in 0..5 {
-        s.step(3 + t, false).unwrap();
+        s.step_token(3 + t, false).unwrap();
         times.push(s.last_step_time().unwrap().as_secs_f64());
     }
     let argmax_steps: Vec<f64> = times.iter().map(|t| t * 1e3).collect();
@@ -36,14 +36,14 @@ fn step_timing_and_kernel_profile() {
         s.dispatches_per_step(),
         program.pipeline_count()
     );
-    let profile = s.profile_step(9).unwrap();
+    let profile = s.profile_inputs(&[zaya_wgpu::Input::U32(&[9])]).unwrap();
     match profile {
         Some(kernels) => {
             assert!(ctx.features.timestamp_query);
-            let total: f64 = kernels.iter().map(|(_, t)| t).sum();
+            let total: f64 = kernels.iter().map(|k| k.seconds).sum();
             let mut by_label = std::collections::BTreeMap::<String, f64>::new();
-            for (label, t) in &kernels {
-                *by_label.entry(label.clone()).or_default() += t;
+            for k in &kernels {
+                *by_label.entry(k.label.clone()).or_default() += k.seconds;
             }
             let mut top: Vec<_> = by_label.into_iter().collect();
             top.sort_by(|a, b| b.1.total_cmp(&a.1));

@@ -351,14 +351,14 @@ fn a_sampled_session_step_reads_back_four_bytes_and_picks_the_cpu_token() {
     let mut history = prompt.to_vec();
     let mut logits = vec![];
     for &t in &prompt {
-        logits = reference.step(t, true).unwrap().unwrap();
+        logits = reference.step_token(t, true).unwrap().unwrap();
     }
     let mut want = vec![];
     for _ in 0..6 {
         let t = cpu.sample(&logits, &history).unwrap();
         want.push(t);
         history.push(t);
-        logits = reference.step(t, true).unwrap().unwrap();
+        logits = reference.step_token(t, true).unwrap().unwrap();
     }
     // Device: the prompt without read-back, then each pick fed back on the GPU.
     let mut session = program.session(16).unwrap();
@@ -367,13 +367,13 @@ fn a_sampled_session_step_reads_back_four_bytes_and_picks_the_cpu_token() {
     let settings = settings(&config);
     let mut history = prompt.to_vec();
     for &t in &prompt[..3] {
-        session.step(t, false).unwrap();
+        session.step_token(t, false).unwrap();
     }
     let mut feed = Feed::Token(prompt[3]);
     let mut got = vec![];
     for _ in 0..6 {
         let t = session
-            .step_sampled(feed, &mut device, &settings, &history, twin.uniform())
+            .step_sampled_with(feed, &mut device, &settings, &history, twin.uniform())
             .unwrap();
         assert_eq!(session.last_step_stats().readback_bytes, 4);
         got.push(t);
@@ -383,7 +383,7 @@ fn a_sampled_session_step_reads_back_four_bytes_and_picks_the_cpu_token() {
     assert_eq!(got, want);
     // Greedy through the sampler equals the graph's masked argmax.
     let greedy = session
-        .step_sampled(
+        .step_sampled_with(
             Feed::Previous,
             &mut device,
             &SampleSettings::greedy(),

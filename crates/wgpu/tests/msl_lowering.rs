@@ -83,7 +83,11 @@ fn check_strategy(config: &Config, strategy: &str, skip: zaya_model::SkipMode) {
             );
         }
     }
-    let opt = zaya_opt::Plan::build(&graph, strategy, zaya_opt::PlanOptions::default());
+    let opt = zaya_opt::Plan::build(
+        &graph,
+        strategy,
+        zaya_opt::PlanOptions::on(zaya_wgpu::target(&limits)),
+    );
     if strategy == "all" {
         assert_eq!(
             plan.dispatches_per_step(),
