@@ -89,7 +89,8 @@ pub struct Inst {
 }
 
 /// A fused kernel: the instructions carrying its id, contiguous in program order. The label
-/// names the kernel template a backend lowers it with (`matvec`, `cca`, `router`, ...).
+/// (`matvec`, `cca`, `router`, ...) names where the group came from, for reports; a backend
+/// picks how to lower a group from its instructions, not from the label.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
     pub label: String,

@@ -1,10 +1,12 @@
 //! Lowering a graph to a sequence of kernels over buffers, without a device.
 //!
 //! A [`Kernel`] is what the executor runs: one or more dispatches of one shader variant,
-//! covering some instructions. Today there are two kernel kinds: [`KernelKind::Primitive`]
-//! (one instruction, one kernel) and [`KernelKind::QMatVec`] (a `dequant` whose output only
-//! feeds matvecs, fused into each of them so the weight is read packed). Fused kernel
-//! templates from the optimizer's groups become further kinds; the executor does not change.
+//! covering some instructions. Four kinds: [`KernelKind::Primitive`] (one instruction, one
+//! kernel), [`KernelKind::QMatVec`] (a `dequant` whose output only feeds matvecs, fused into
+//! each of them so the weight is read packed), and for an optimizer group
+//! [`KernelKind::FusedMatVec`] or [`KernelKind::Region`] (`fused`; chosen by the group's shape,
+//! not its label). A group that does not fit the binding budget falls back to primitives.
+//! [`target`] tells the optimizer's plan these rules.
 //!
 //! Buffers: one per value (a `reshape` aliases its input; a fused `dequant` has none), one
 //! per state, weights in row windows (see `weights`), a small step buffer holding the
