@@ -11,9 +11,9 @@
 //! Long run (>= 100k cases per target):
 //!     cargo test --release --test fuzz_inputs -- --ignored --nocapture
 //! (`FUZZ_CASES=N` overrides the 100k.)
+mod common;
 #[path = "../crates/model/tests/common/hf_twin.rs"]
 mod hf_twin;
-mod common;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
@@ -142,7 +142,9 @@ fn mutate_bytes(bytes: &mut Vec<u8>, ops: &[Op], focus: usize) {
         match kind % 6 {
             0 => bytes[i] ^= 1 << (val % 8),
             1 => bytes[i] = val as u8,
-            2 => bytes.splice(i..i, std::iter::repeat_n(val as u8, n)).for_each(drop),
+            2 => bytes
+                .splice(i..i, std::iter::repeat_n(val as u8, n))
+                .for_each(drop),
             3 => drop(bytes.drain(i..(i + n).min(bytes.len()))),
             4 => bytes.truncate(i),
             _ => {
@@ -188,7 +190,8 @@ fn start_watchdog() {
                 std::thread::sleep(Duration::from_millis(200));
                 let started = CASE_STARTED_MS.load(Ordering::Relaxed);
                 let now = epoch().elapsed().as_millis() as u64;
-                if started != u64::MAX && now.saturating_sub(started) > HANG_LIMIT.as_millis() as u64
+                if started != u64::MAX
+                    && now.saturating_sub(started) > HANG_LIMIT.as_millis() as u64
                 {
                     let target = *CURRENT.lock().unwrap_or_else(|e| e.into_inner());
                     eprintln!("fuzz: a `{target}` case ran over {HANG_LIMIT:?}: hang");
@@ -279,10 +282,13 @@ impl Scratch {
 fn run_all(cases: u32) {
     // safetensors: structural mutations of the header JSON (re-framed with a correct
     // length), then byte mutations focused on the header.
-    let shard = std::fs::read(tiny("bundle_affine").join("model-00001-of-00001.safetensors"))
-        .unwrap();
+    let shard =
+        std::fs::read(tiny("bundle_affine").join("model-00001-of-00001.safetensors")).unwrap();
     let n = u64::from_le_bytes(shard[..8].try_into().unwrap()) as usize;
-    let header_json = std::str::from_utf8(&shard[8..8 + n]).unwrap().trim_end().to_string();
+    let header_json = std::str::from_utf8(&shard[8..8 + n])
+        .unwrap()
+        .trim_end()
+        .to_string();
     let file = Path::new("fuzz.safetensors");
     fuzz("safetensors header", cases, |ops| {
         let mut bytes = if ops[0].0 & 1 == 0 {
@@ -332,12 +338,18 @@ fn run_all(cases: u32) {
     });
 
     let jang = read(&tiny("bundle_mxfp4").join("jang_config.json"));
-    let base = Config::from_json_str(&read(&tiny("bundle_mxfp4").join("config.json")), Path::new("c"))
-        .unwrap();
+    let base = Config::from_json_str(
+        &read(&tiny("bundle_mxfp4").join("config.json")),
+        Path::new("c"),
+    )
+    .unwrap();
     fuzz("jang_config.json", cases, |ops| {
         let bytes = mutate_text(&jang, ops);
         let mut c = base.clone();
-        let _ = c.merge_jang_json(&String::from_utf8_lossy(&bytes), Path::new("jang_config.json"));
+        let _ = c.merge_jang_json(
+            &String::from_utf8_lossy(&bytes),
+            Path::new("jang_config.json"),
+        );
         Ok(())
     });
 

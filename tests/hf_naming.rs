@@ -2,9 +2,9 @@
 //! or index + shards; bf16 or f32) gives the same logits and routing through the CPU
 //! interpreter as the same weights in original naming.
 
+mod common;
 #[path = "../crates/model/tests/common/hf_twin.rs"]
 mod hf_twin;
-mod common;
 
 use common::fixtures;
 use hf_twin::{TwinDtype, write_hf_twin};
@@ -15,8 +15,14 @@ use zaya_model::{Bundle, SkipMode, verify};
 
 /// Logits and router choices of every step of `tokens`.
 fn run(bundle: &Bundle, tokens: &[u32]) -> (Vec<Vec<f32>>, Vec<u32>) {
-    let graph = build_decode_graph_with(&bundle.config, bundle, GraphOptions { skip: SkipMode::Zero })
-        .unwrap();
+    let graph = build_decode_graph_with(
+        &bundle.config,
+        bundle,
+        GraphOptions {
+            skip: SkipMode::Zero,
+        },
+    )
+    .unwrap();
     let weights = bind_bundle(bundle, &graph).unwrap();
     let program = std::sync::Arc::new(Program::new(graph, weights).unwrap());
     let mut session = program.session(32).unwrap();
@@ -60,9 +66,16 @@ fn hf_named_twin_gives_the_same_logits() {
         let (got, got_choices) = run(&hf, &tokens);
         assert_eq!(got_choices, want_choices, "{fixture}: routing");
         for (t, (g, w)) in got.iter().zip(&want).enumerate() {
-            let worst = g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let worst = g
+                .iter()
+                .zip(w)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
             // Same values (f32 widens bf16 exactly); only the dtype of the reads differs.
-            assert!(worst <= 1e-5, "{fixture} ({dtype:?}) token {t}: logits differ by {worst}");
+            assert!(
+                worst <= 1e-5,
+                "{fixture} ({dtype:?}) token {t}: logits differ by {worst}"
+            );
         }
     }
 }

@@ -326,7 +326,10 @@ impl Config {
     fn validate_tensor_sizes(&self, file: &Path) -> Result<(), ModelError> {
         let q_and_kv = self.num_q_heads + self.num_kv_heads;
         let products: [&[(&str, usize)]; 4] = [
-            &[(field::VOCAB, self.vocab_size), (field::HIDDEN, self.hidden_size)],
+            &[
+                (field::VOCAB, self.vocab_size),
+                (field::HIDDEN, self.hidden_size),
+            ],
             &[
                 (field::EXPERTS, self.num_experts),
                 (field::EXPERT_INTERMEDIATE, self.expert_intermediate),
@@ -385,7 +388,8 @@ impl Config {
         let entries = crate::names::expected_entries(&first_layers, DType::F16);
         let overridden = self.quantization.iter().flat_map(|q| q.overrides.iter());
         for (module, spec) in overridden {
-            let (Some(spec), Some(entry)) = (spec, entries.iter().find(|e| e.name == same_shape(module)))
+            let (Some(spec), Some(entry)) =
+                (spec, entries.iter().find(|e| e.name == same_shape(module)))
             else {
                 continue;
             };

@@ -63,7 +63,10 @@ const LAYER_RENAMES: &[(&str, &str)] = &[
         "zaya_block.router.down_proj.weight",
         "mlp.gate.down_proj.weight",
     ),
-    ("zaya_block.router.down_proj.bias", "mlp.gate.down_proj.bias"),
+    (
+        "zaya_block.router.down_proj.bias",
+        "mlp.gate.down_proj.bias",
+    ),
     (
         "zaya_block.router.balancing_biases",
         "mlp.gate.balancing_biases",

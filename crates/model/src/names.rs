@@ -187,7 +187,11 @@ pub fn expected_stored(config: &Config, scale_dtype: DType) -> Vec<StoredTensor>
 
 /// The tensors the files must hold for `config`, under the files' naming. HF naming exists
 /// only for float checkpoints: experts as `mlp.experts.{gate_up,down}_proj`.
-pub fn expected_stored_as(config: &Config, scale_dtype: DType, naming: Naming) -> Vec<StoredTensor> {
+pub fn expected_stored_as(
+    config: &Config,
+    scale_dtype: DType,
+    naming: Naming,
+) -> Vec<StoredTensor> {
     let quantized = config.quantization.is_some();
     let mut out = Vec::new();
     for entry in expected_entries(config, scale_dtype) {
@@ -220,7 +224,11 @@ fn push_hf_experts(
     entry: &Entry,
     out: &mut Vec<StoredTensor>,
 ) {
-    let (h, i, e) = (config.hidden_size, config.expert_intermediate, config.num_experts);
+    let (h, i, e) = (
+        config.hidden_size,
+        config.expert_intermediate,
+        config.num_experts,
+    );
     let (name, shape) = match proj {
         "gate_proj" => (hf_names::gate_up(layer / 2), vec![e, 2 * i, h]),
         "down_proj" => (hf_names::experts_down(layer / 2), vec![e, h, i]),

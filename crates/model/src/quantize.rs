@@ -148,13 +148,19 @@ mod tests {
         for k in -126..127 {
             let p = 2f32.powi(k);
             assert_eq!(e8m0_round_up(p), (k + 127) as u8, "2^{k}");
-            assert_eq!(e8m0_round_up(p * 1.01), (k + 128).min(254) as u8, "2^{k}*1.01");
+            assert_eq!(
+                e8m0_round_up(p * 1.01),
+                (k + 128).min(254) as u8,
+                "2^{k}*1.01"
+            );
         }
     }
 
     #[test]
     fn affine_round_trip_error_is_within_half_a_step() {
-        let row: Vec<f32> = (0..64).map(|i| ((i * 37) % 19) as f32 * 0.01 - 0.07).collect();
+        let row: Vec<f32> = (0..64)
+            .map(|i| ((i * 37) % 19) as f32 * 0.01 - 0.07)
+            .collect();
         let (mut codes, mut scales, mut biases) = (vec![], vec![], vec![]);
         affine_row(&row, 32, 4, &mut codes, &mut scales, &mut biases);
         let packed = quant::pack_codes(&codes, 4);

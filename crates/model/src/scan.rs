@@ -180,8 +180,20 @@ impl Scan {
         let attn = "model.layers.0.self_attn.qkv";
         let router = "model.layers.1.zaya_block.router";
         let mut probes = vec![
-            probe(field::VOCAB, "V", format!("{}.weight", names::EMBED), 0, c.vocab_size),
-            probe(field::HIDDEN, "H", name(names::FINAL_NORM), 0, c.hidden_size),
+            probe(
+                field::VOCAB,
+                "V",
+                format!("{}.weight", names::EMBED),
+                0,
+                c.vocab_size,
+            ),
+            probe(
+                field::HIDDEN,
+                "H",
+                name(names::FINAL_NORM),
+                0,
+                c.hidden_size,
+            ),
             probe(
                 field::EXPERTS,
                 "E + 1",
@@ -196,7 +208,13 @@ impl Scan {
                 0,
                 c.router_hidden,
             ),
-            probe(field::KV_HEADS, "nkv", name(&format!("{attn}.temp")), 0, c.num_kv_heads),
+            probe(
+                field::KV_HEADS,
+                "nkv",
+                name(&format!("{attn}.temp")),
+                0,
+                c.num_kv_heads,
+            ),
             probe(
                 field::HEAD_DIM,
                 "hd",
@@ -223,7 +241,13 @@ impl Scan {
             }
             (Naming::Hf, false) => (hf_names::gate_up(0), 1, 2 * c.expert_intermediate),
         };
-        probes.push(probe(field::EXPERT_INTERMEDIATE, "2I (or I)", tensor, axis, expected));
+        probes.push(probe(
+            field::EXPERT_INTERMEDIATE,
+            "2I (or I)",
+            tensor,
+            axis,
+            expected,
+        ));
         probes
     }
 
@@ -436,9 +460,16 @@ pub fn parse_index(file: &Path, text: &str) -> Result<BTreeMap<String, String>, 
         .ok_or_else(|| ModelError::header(file, "no `weight_map` object"))?;
     let mut weight_map = BTreeMap::new();
     for (name, shard) in map {
-        let shard = shard.as_str().filter(|s| is_plain_file_name(s)).ok_or_else(|| {
-            ModelError::tensor(file, name, format!("shard {shard} is not a plain file name"))
-        })?;
+        let shard = shard
+            .as_str()
+            .filter(|s| is_plain_file_name(s))
+            .ok_or_else(|| {
+                ModelError::tensor(
+                    file,
+                    name,
+                    format!("shard {shard} is not a plain file name"),
+                )
+            })?;
         weight_map.insert(name.clone(), shard.to_string());
     }
     Ok(weight_map)

@@ -321,7 +321,10 @@ fn absurd_config_sizes_are_refused_fast_naming_the_field() {
                 let report = verify::verify(dir.path());
                 let took = started.elapsed();
                 assert!(!report.usable, "{fixture}: {field} = {value}");
-                assert!(took.as_millis() < 500, "{fixture}: {field} = {value}: {took:?}");
+                assert!(
+                    took.as_millis() < 500,
+                    "{fixture}: {field} = {value}: {took:?}"
+                );
                 assert!(!err.contains('\n'), "{err}");
                 let named = match field {
                     "kv_channels" => "head_dim",
@@ -329,7 +332,8 @@ fn absurd_config_sizes_are_refused_fast_naming_the_field() {
                     f => f,
                 };
                 assert!(
-                    err.contains(named) || (value == 3 && (err.contains("tensor") || err.contains("config field"))),
+                    err.contains(named)
+                        || (value == 3 && (err.contains("tensor") || err.contains("config field"))),
                     "{fixture}: {field} = {value}: `{err}` does not name the field"
                 );
             }

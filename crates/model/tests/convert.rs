@@ -45,7 +45,10 @@ fn assert_same_bundle(got: &Path, want: &Path) {
     let shard_got = std::fs::read(got.join(SHARD)).unwrap();
     let shard_want = std::fs::read(want.join(SHARD)).unwrap();
     if shard_got != shard_want {
-        let (a, b) = (read_tensors(&got.join(SHARD)), read_tensors(&want.join(SHARD)));
+        let (a, b) = (
+            read_tensors(&got.join(SHARD)),
+            read_tensors(&want.join(SHARD)),
+        );
         let names = |v: &[Tensor]| v.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&a), names(&b), "{}: tensor names", got.display());
         for (x, y) in a.iter().zip(&b) {
@@ -57,7 +60,13 @@ fn assert_same_bundle(got: &Path, want: &Path) {
                 x.name
             );
             let diff = x.data.iter().zip(&y.data).filter(|(p, q)| p != q).count();
-            assert_eq!(diff, 0, "{}: {} differs in {diff} bytes", want.display(), x.name);
+            assert_eq!(
+                diff,
+                0,
+                "{}: {} differs in {diff} bytes",
+                want.display(),
+                x.name
+            );
         }
         panic!("{}: headers differ", want.display());
     }
@@ -125,7 +134,12 @@ fn converted_bundle_opens_and_destination_rules_hold() {
     let err = run(&tiny("source"), &dst, QuantMode::Affine).unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
     // A quantized source is refused.
-    let err = run(&tiny("bundle_affine"), &out.path().join("c"), QuantMode::Affine).unwrap_err();
+    let err = run(
+        &tiny("bundle_affine"),
+        &out.path().join("c"),
+        QuantMode::Affine,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("already quantized"), "{err}");
     // Only the finished bundle is left in the parent.
     let left: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
@@ -181,7 +195,11 @@ fn small_shards_and_other_bit_widths_round_trip_through_the_loader() {
             bundle.weight(name).unwrap().dequant(),
             src.weight(name).unwrap().dequant(),
         );
-        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
         let scale = b.iter().map(|x| x.abs()).fold(0f32, f32::max);
         assert!(worst < scale * 0.2, "{i}: {worst} vs {scale}");
     }
@@ -190,6 +208,13 @@ fn small_shards_and_other_bit_widths_round_trip_through_the_loader() {
         group_size: 64,
         ..ConvertOptions::default()
     };
-    let err = convert(&tiny("source"), &out.path().join("x"), &bad, &cancel, &mut |_| {}).unwrap_err();
+    let err = convert(
+        &tiny("source"),
+        &out.path().join("x"),
+        &bad,
+        &cancel,
+        &mut |_| {},
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("--group-size"), "{err}");
 }

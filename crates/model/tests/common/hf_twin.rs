@@ -32,7 +32,10 @@ pub fn write_hf_twin(src: &Path, dst: &Path, dtype: TwinDtype, shards: usize) {
             TwinDtype::Same => (dt, data),
             TwinDtype::F32 => (Dtype::F32, widen(dt, &data)),
         };
-        assert!(out.insert(name.clone(), (dt, shape, data)).is_none(), "{name}");
+        assert!(
+            out.insert(name.clone(), (dt, shape, data)).is_none(),
+            "{name}"
+        );
     };
     for (name, t) in st.tensors() {
         if name.contains(".local_experts.") {
@@ -190,7 +193,11 @@ fn hf_config(c: &Value) -> Value {
     })
 }
 
-fn write_shards(dst: &Path, tensors: &BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>, shards: usize) {
+fn write_shards(
+    dst: &Path,
+    tensors: &BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>,
+    shards: usize,
+) {
     let names: Vec<&String> = tensors.keys().collect();
     let per = names.len().div_ceil(shards);
     let mut weight_map = serde_json::Map::new();
@@ -205,7 +212,10 @@ fn write_shards(dst: &Path, tensors: &BTreeMap<String, (Dtype, Vec<usize>, Vec<u
             .map(|&n| {
                 let (dt, shape, data) = &tensors[n];
                 weight_map.insert(n.clone(), file.clone().into());
-                (n.clone(), TensorView::new(*dt, shape.clone(), data).unwrap())
+                (
+                    n.clone(),
+                    TensorView::new(*dt, shape.clone(), data).unwrap(),
+                )
             })
             .collect();
         let bytes = safetensors::serialize(views, None).unwrap();
