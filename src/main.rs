@@ -33,6 +33,8 @@ enum Command {
     Smoke(cmd::smoke::SmokeArgs),
     /// Compare fusion strategies: correctness check, then interleaved timing vs copy bandwidth.
     Bench(cmd::bench::BenchArgs),
+    /// Convert a float checkpoint (original or HF naming) into a quantized bundle.
+    Convert(cmd::convert::ConvertArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Chat(args) => cmd::chat::run(args),
         Command::Smoke(args) => cmd::smoke::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Convert(args) => cmd::convert::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! One module per subcommand, plus the arguments they share.
 pub mod bench;
 pub mod chat;
+pub mod convert;
 pub mod devices;
 pub mod dump;
 pub mod eval;

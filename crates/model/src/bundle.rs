@@ -3,13 +3,16 @@
 //!
 //! The unquantized original checkpoint (experts as `local_experts.{e}.linear_fc1/fc2`) opens
 //! too: its experts are stacked into owned `Float` buffers at open time so every consumer
-//! sees the same `switch_mlp.{gate,up,down}_proj` [E, out, in] layout.
+//! sees the same `switch_mlp.{gate,up,down}_proj` [E, out, in] layout. So does an HF
+//! transformers checkpoint (spec §6): its tensors are renamed to the original names here and
+//! its `gate_up_proj` split, so no consumer knows which naming the files used.
 use crate::config::Config;
 use crate::error::ModelError;
+use crate::hf_names::{self, Naming};
 use crate::names::{self, Entry};
 use crate::quant::{self, Row};
 use crate::scan::{Scan, floats_to_f32};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use zaya_ir::{DType, WeightFormat};
 
@@ -58,10 +61,11 @@ impl Bundle {
     pub fn open(dir: &Path) -> Result<Bundle, ModelError> {
         let scan = Scan::read(dir)?;
         let scale_dtype = scan.scale_dtype();
-        let expected = names::expected_stored(&scan.config, scale_dtype);
+        let expected = scan.expected();
         if let Some(first) = scan.problems(&expected).into_iter().next() {
             return Err(first);
         }
+        let naming = scan.naming;
         let mut bundle = Bundle {
             dir: dir.to_path_buf(),
             config: scan.config.clone(),
@@ -71,8 +75,10 @@ impl Bundle {
             scan,
         };
         bundle.collect_tensors();
-        if bundle.config.quantization.is_none() {
-            bundle.stack_local_experts()?;
+        match (bundle.config.quantization.is_none(), naming) {
+            (true, Naming::Original) => bundle.stack_local_experts()?,
+            (true, Naming::Hf) => bundle.split_hf_experts()?,
+            (false, _) => {}
         }
         for entry in names::expected_entries(&bundle.config, scale_dtype) {
             if entry.is_weight {
@@ -160,8 +166,18 @@ impl Bundle {
         }
     }
 
+    /// Every tensor under its canonical (original) name; HF experts keep their HF names
+    /// until [`Bundle::split_hf_experts`] replaces them.
     fn collect_tensors(&mut self) {
+        let canonical: HashMap<String, String> = match self.scan.naming {
+            Naming::Original => HashMap::new(),
+            Naming::Hf => names::expected_stored(&self.config, DType::F16)
+                .into_iter()
+                .filter_map(|t| Some((hf_names::to_hf(&t.name, self.config.num_layers)?, t.name)))
+                .collect(),
+        };
         for (name, t) in &self.scan.tensors {
+            let name = canonical.get(name).unwrap_or(name);
             let storage = Storage::Mapped {
                 shard: t.shard,
                 start: t.start,
@@ -255,6 +271,46 @@ impl Bundle {
             for name in fc1.iter().chain(&fc2) {
                 self.tensors.remove(name);
             }
+        }
+        Ok(())
+    }
+
+    /// HF's `mlp.experts.gate_up_proj` [E, 2I, H] holds each expert's gate rows then its up
+    /// rows: split into owned stacked gate/up tensors; `down_proj` [E, H, I] is already the
+    /// stacked layout and stays mapped.
+    fn split_hf_experts(&mut self) -> Result<(), ModelError> {
+        let c = &self.config;
+        let (e_count, i, h) = (c.num_experts, c.expert_intermediate, c.hidden_size);
+        for layer in (1..c.num_layers).step_by(2) {
+            let gate_up_name = hf_names::gate_up(layer / 2);
+            let down_name = hf_names::experts_down(layer / 2);
+            let gate_up = self.slot(&gate_up_name)?.clone();
+            let down = self.slot(&down_name)?.clone();
+            let half = i * h * gate_up.dtype.size();
+            let bytes = self.bytes(gate_up.storage);
+            let (mut gate, mut up) = (Vec::with_capacity(bytes.len() / 2), Vec::new());
+            up.reserve(bytes.len() / 2);
+            for expert in bytes.chunks_exact(2 * half) {
+                gate.extend_from_slice(&expert[..half]);
+                up.extend_from_slice(&expert[half..]);
+            }
+            for (proj, bytes) in [("gate_proj", gate), ("up_proj", up)] {
+                let storage = Storage::Owned {
+                    buffer: self.owned.len(),
+                };
+                self.owned.push(bytes);
+                let slot = TensorSlot {
+                    dtype: gate_up.dtype,
+                    shape: vec![e_count, i, h],
+                    storage,
+                };
+                self.tensors
+                    .insert(format!("{}.weight", names::switch_mlp(layer, proj)), slot);
+            }
+            let name = format!("{}.weight", names::switch_mlp(layer, "down_proj"));
+            self.tensors.insert(name, down);
+            self.tensors.remove(&gate_up_name);
+            self.tensors.remove(&down_name);
         }
         Ok(())
     }

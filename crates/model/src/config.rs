@@ -24,6 +24,36 @@ use zaya_ir::{DType, WeightFormat};
 /// The published ZAYA1-8B config, embedded so tools can size things without a bundle.
 const ZAYA1_8B_CONFIG: &str = include_str!("../assets/zaya1-8b-config.json");
 
+/// Upper bounds on config sizes: far beyond ZAYA1-8B (and any plausible sibling), low enough
+/// that no derived size overflows and nothing sized from them can hang or exhaust memory
+/// before the files are checked against them.
+fn size_limit(name: &str) -> usize {
+    match name {
+        field::LAYERS => 1 << 14,
+        field::Q_HEADS | field::KV_HEADS | field::EXPERTS => 1 << 12,
+        field::MAX_POSITIONS => 1 << 30,
+        _ => 1 << 24,
+    }
+}
+
+/// How errors name the config's sizes: the legacy field, then its HF alias where the two
+/// field sets differ.
+pub(crate) mod field {
+    pub const HIDDEN: &str = "hidden_size";
+    pub const LAYERS: &str = "num_hidden_layers";
+    pub const Q_HEADS: &str = "cca_num_q_heads / num_attention_heads";
+    pub const KV_HEADS: &str = "num_key_value_heads / num_query_groups";
+    pub const HEAD_DIM: &str = "head_dim / kv_channels";
+    pub const EXPERTS: &str = "num_experts";
+    pub const EXPERT_INTERMEDIATE: &str = "ffn_hidden_size / moe_intermediate_size";
+    pub const ROUTER_HIDDEN: &str = "zaya_mlp_expansion / router_hidden_size";
+    pub const VOCAB: &str = "vocab_size";
+    pub const MAX_POSITIONS: &str = "max_position_embeddings";
+}
+
+/// At most 2^40 elements in one tensor (ZAYA1-8B's largest holds 2^29).
+const MAX_TENSOR_ELEMENTS: u128 = 1 << 40;
+
 /// HF `ZayaConfig` defaults used only when an HF-style config has no `rope_parameters`
 /// at all (that is what HF itself does).
 const HF_DEFAULT_ROPE_THETA: f64 = 5_000_000.0;
@@ -110,10 +140,16 @@ impl Config {
         if jang_path.is_file() {
             let text =
                 std::fs::read_to_string(&jang_path).map_err(|e| ModelError::io(&jang_path, e))?;
-            merge_jang(&mut config, &text, &jang_path)?;
-            config.validate(&config_path)?;
+            config.merge_jang_json(&text, &jang_path)?;
         }
         Ok(config)
+    }
+
+    /// Folds a `jang_config.json` (text; `origin` named in errors) into this config and
+    /// validates the result.
+    pub fn merge_jang_json(&mut self, text: &str, origin: &Path) -> Result<(), ModelError> {
+        merge_jang(self, text, origin)?;
+        self.validate(origin)
     }
 
     /// The embedded copy of the published ZAYA1-8B-MXFP4 config.
@@ -189,22 +225,31 @@ impl Config {
 
     fn validate(&self, file: &Path) -> Result<(), ModelError> {
         let positive = [
-            ("hidden_size", self.hidden_size),
-            ("num_hidden_layers", self.num_layers),
-            ("num_attention_heads", self.num_q_heads),
-            ("num_key_value_heads", self.num_kv_heads),
-            ("head_dim", self.head_dim),
-            ("num_experts", self.num_experts),
-            ("ffn_hidden_size", self.expert_intermediate),
-            ("zaya_mlp_expansion", self.router_hidden),
-            ("vocab_size", self.vocab_size),
-            ("max_position_embeddings", self.max_position_embeddings),
+            (field::HIDDEN, self.hidden_size),
+            (field::LAYERS, self.num_layers),
+            (field::Q_HEADS, self.num_q_heads),
+            (field::KV_HEADS, self.num_kv_heads),
+            (field::HEAD_DIM, self.head_dim),
+            (field::EXPERTS, self.num_experts),
+            (field::EXPERT_INTERMEDIATE, self.expert_intermediate),
+            (field::ROUTER_HIDDEN, self.router_hidden),
+            (field::VOCAB, self.vocab_size),
+            (field::MAX_POSITIONS, self.max_position_embeddings),
         ];
         for (field, value) in positive {
             if value == 0 {
                 return Err(ModelError::config(file, field, "must be > 0"));
             }
+            let limit = size_limit(field);
+            if value > limit {
+                return Err(ModelError::config(
+                    file,
+                    field,
+                    format!("{value} is beyond any ZAYA model (at most {limit} accepted)"),
+                ));
+            }
         }
+        self.validate_tensor_sizes(file)?;
         if !self.num_layers.is_multiple_of(2) {
             return Err(ModelError::config(
                 file,
@@ -276,10 +321,91 @@ impl Config {
         Ok(())
     }
 
+    /// The largest tensors' element counts, so that no size derived from the config can
+    /// overflow (each field alone is already bounded by [`size_limit`]).
+    fn validate_tensor_sizes(&self, file: &Path) -> Result<(), ModelError> {
+        let q_and_kv = self.num_q_heads + self.num_kv_heads;
+        let products: [&[(&str, usize)]; 4] = [
+            &[
+                (field::VOCAB, self.vocab_size),
+                (field::HIDDEN, self.hidden_size),
+            ],
+            &[
+                (field::EXPERTS, self.num_experts),
+                (field::EXPERT_INTERMEDIATE, self.expert_intermediate),
+                (field::HIDDEN, self.hidden_size),
+            ],
+            &[
+                ("q + kv heads", q_and_kv),
+                (field::HEAD_DIM, self.head_dim),
+                (field::HEAD_DIM, self.head_dim),
+            ],
+            &[
+                (field::Q_HEADS, self.num_q_heads),
+                (field::HEAD_DIM, self.head_dim),
+                (field::HIDDEN, self.hidden_size),
+            ],
+        ];
+        for factors in products {
+            let dims: Vec<usize> = factors.iter().map(|f| f.1).collect();
+            let mut names: Vec<&str> = factors.iter().map(|f| f.0).collect();
+            names.dedup();
+            let field = names.join(" x ");
+            let field = field.as_str();
+            let elements = dims.iter().map(|&d| d as u128).product::<u128>();
+            if elements > MAX_TENSOR_ELEMENTS {
+                return Err(ModelError::config(
+                    file,
+                    field,
+                    format!(
+                        "implies a tensor of {dims:?} = {elements} elements, beyond any ZAYA \
+                         model (at most {MAX_TENSOR_ELEMENTS})"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Every quantized weight's input width must split into whole groups (and whole u32
-    /// words, which group sizes of 32+ imply).
+    /// words, which group sizes of 32+ imply). All attention layers share shapes, as do all
+    /// MoE layers, so the first pair stands for every layer (and the check costs the same for
+    /// any layer count); per-module overrides are checked at their own module.
     fn validate_group_sizes(&self, file: &Path) -> Result<(), ModelError> {
-        for entry in crate::names::expected_entries(self, DType::F16) {
+        let first_layers = Config {
+            num_layers: self.num_layers.min(4),
+            ..self.clone()
+        };
+        let same_shape = |name: &str| -> String {
+            match crate::hf_names::layer_index(name) {
+                Some(n) if n >= 4 => {
+                    let rest = &name[format!("model.layers.{n}").len()..];
+                    format!("model.layers.{}{rest}", 2 + n % 2)
+                }
+                _ => name.to_string(),
+            }
+        };
+        let entries = crate::names::expected_entries(&first_layers, DType::F16);
+        let overridden = self.quantization.iter().flat_map(|q| q.overrides.iter());
+        for (module, spec) in overridden {
+            let (Some(spec), Some(entry)) =
+                (spec, entries.iter().find(|e| e.name == same_shape(module)))
+            else {
+                continue;
+            };
+            let cols = entry.shape.last().copied().unwrap_or(0);
+            if !cols.is_multiple_of(spec.group_size as usize) {
+                return Err(ModelError::config(
+                    file,
+                    &format!("quantization.{module}.group_size"),
+                    format!(
+                        "`{module}` has {cols} input columns, not a multiple of group size {}",
+                        spec.group_size
+                    ),
+                ));
+            }
+        }
+        for entry in entries {
             let group = match entry.format {
                 WeightFormat::Affine { group_size, .. } | WeightFormat::Mxfp4 { group_size } => {
                     group_size as usize
@@ -547,7 +673,9 @@ fn parse_config(f: &Fields) -> Result<Config, ModelError> {
     let hf_layers = !f.has("ffn_hidden_size") && f.has("moe_intermediate_size");
     let layers_field = f.required_usize("num_hidden_layers")?;
     let num_layers = if hf_layers {
-        layers_field * 2
+        layers_field
+            .checked_mul(2)
+            .ok_or_else(|| f.err("num_hidden_layers", format!("{layers_field} is too large")))?
     } else {
         layers_field
     };

@@ -81,6 +81,14 @@ pub enum ModelError {
         tensor: String,
     },
 
+    /// `convert` refused or failed (the path is the source or the destination).
+    #[error("{}: {reason}", .path.display())]
+    Convert { path: PathBuf, reason: String },
+
+    /// Stopped on request (Ctrl-C); nothing was left behind.
+    #[error("interrupted; nothing was written")]
+    Interrupted,
+
     /// A lookup by name (`Bundle::weight`, `Bundle::vector_f32`) found nothing usable.
     #[error("{}: `{name}`: {reason}", .file.display())]
     Lookup {

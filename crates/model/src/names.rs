@@ -6,6 +6,7 @@
 //! checkpoint holds experts unstacked as `local_experts`. The loader, `verify` and the random
 //! bundle writer all work from these lists, so a naming fact lives only here.
 use crate::config::Config;
+use crate::hf_names::{self, Naming};
 use serde::Serialize;
 use zaya_ir::{DType, WeightFormat};
 
@@ -179,19 +180,67 @@ pub fn expected_entries(config: &Config, scale_dtype: DType) -> Vec<Entry> {
     b.out
 }
 
-/// The tensors the files must hold for `config`.
+/// The tensors the files must hold for `config` (original naming).
 pub fn expected_stored(config: &Config, scale_dtype: DType) -> Vec<StoredTensor> {
+    expected_stored_as(config, scale_dtype, Naming::Original)
+}
+
+/// The tensors the files must hold for `config`, under the files' naming. HF naming exists
+/// only for float checkpoints: experts as `mlp.experts.{gate_up,down}_proj`.
+pub fn expected_stored_as(
+    config: &Config,
+    scale_dtype: DType,
+    naming: Naming,
+) -> Vec<StoredTensor> {
     let quantized = config.quantization.is_some();
     let mut out = Vec::new();
     for entry in expected_entries(config, scale_dtype) {
         match stacked_expert(&entry.name) {
+            Some((layer, proj)) if !quantized && naming == Naming::Hf => {
+                push_hf_experts(config, layer, proj, &entry, &mut out)
+            }
             Some((layer, proj)) if !quantized => {
                 push_local_experts(config, layer, proj, &entry, &mut out)
             }
             _ => expand(&entry, quantized, &mut out),
         }
     }
+    if naming == Naming::Hf {
+        for t in &mut out {
+            if let Some(hf) = hf_names::to_hf(&t.name, config.num_layers) {
+                t.name = hf;
+            }
+        }
+    }
     out
+}
+
+/// HF's stacked experts: gate and up rows in one `gate_up_proj` [E, 2I, H], listed with the
+/// gate projection; `down_proj` [E, H, I].
+fn push_hf_experts(
+    config: &Config,
+    layer: usize,
+    proj: &str,
+    entry: &Entry,
+    out: &mut Vec<StoredTensor>,
+) {
+    let (h, i, e) = (
+        config.hidden_size,
+        config.expert_intermediate,
+        config.num_experts,
+    );
+    let (name, shape) = match proj {
+        "gate_proj" => (hf_names::gate_up(layer / 2), vec![e, 2 * i, h]),
+        "down_proj" => (hf_names::experts_down(layer / 2), vec![e, h, i]),
+        _ => return,
+    };
+    out.push(StoredTensor {
+        name,
+        dtype: float_dtype(entry.format),
+        shape,
+        role: Role::Float,
+        kind: Kind::Float,
+    });
 }
 
 /// `(layer, proj)` when `module` is a stacked expert projection.

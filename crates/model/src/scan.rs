@@ -3,8 +3,9 @@
 //!
 //! Shared by [`crate::Bundle::open`] (stops at the first problem) and [`crate::verify`]
 //! (reports them all).
-use crate::config::Config;
+use crate::config::{Config, field};
 use crate::error::ModelError;
+use crate::hf_names::{self, Naming};
 use crate::names::{self, StoredTensor};
 use memmap2::Mmap;
 use serde_json::Value;
@@ -34,10 +35,21 @@ pub(crate) struct RawTensor {
     pub end: usize,
 }
 
+/// A config size checked against one axis of one tensor.
+struct SizeProbe {
+    field: &'static str,
+    what: &'static str,
+    tensor: String,
+    axis: usize,
+    expected: usize,
+}
+
 /// Everything read from a bundle directory's metadata.
 pub(crate) struct Scan {
     pub dir: PathBuf,
     pub config: Config,
+    /// The naming of the tensors in the files (and in `tensors`).
+    pub naming: Naming,
     pub index: Option<PathBuf>,
     pub shards: Vec<ShardFile>,
     pub tensors: BTreeMap<String, RawTensor>,
@@ -55,6 +67,7 @@ impl Scan {
         };
         let mut scan = Scan {
             dir: dir.to_path_buf(),
+            naming: Naming::Original,
             config,
             index,
             shards: Vec::new(),
@@ -66,7 +79,176 @@ impl Scan {
         if let Some(map) = weight_map {
             scan.check_index(&map)?;
         }
+        scan.settle_naming()?;
+        scan.check_config_sizes()?;
         Ok(scan)
+    }
+
+    /// Detects HF naming; HF's untied `lm_head.weight` is dropped when the config ties the
+    /// embedding (HF itself ignores it then).
+    fn settle_naming(&mut self) -> Result<(), ModelError> {
+        self.naming = hf_names::detect(self.tensors.keys().map(String::as_str));
+        if self.naming != Naming::Hf {
+            return Ok(());
+        }
+        if self.config.quantization.is_some() {
+            let name = self.tensors.keys().next().cloned().unwrap_or_default();
+            return Err(ModelError::tensor(
+                self.file_of(&name),
+                &name,
+                "HF transformers naming in a quantized bundle: only float HF checkpoints are \
+                 supported (convert them with `zaya-graph convert`)",
+            ));
+        }
+        if self.config.tie_word_embeddings {
+            self.tensors.remove(hf_names::HF_LM_HEAD);
+        }
+        Ok(())
+    }
+
+    /// The tensors the files must hold, in the files' naming.
+    pub fn expected(&self) -> Vec<StoredTensor> {
+        names::expected_stored_as(&self.config, self.scale_dtype(), self.naming)
+    }
+
+    /// The config's sizes against what the headers hold, before anything is expanded from
+    /// them: the layer count against the layer indices present, then each dimension that one
+    /// tensor axis shows directly. A config that disagrees is refused naming the field, in
+    /// time independent of the (possibly absurd) numbers it claims.
+    pub fn check_config_sizes(&self) -> Result<(), ModelError> {
+        let c = &self.config;
+        let config_file = self.dir.join("config.json");
+        let per_index = match self.naming {
+            Naming::Original => 1,
+            Naming::Hf => 2,
+        };
+        let found = self
+            .tensors
+            .keys()
+            .filter_map(|n| hf_names::layer_index(n))
+            .max()
+            .map_or(0, |k| (k + 1) * per_index);
+        if found != c.num_layers {
+            return Err(ModelError::config(
+                &config_file,
+                field::LAYERS,
+                format!(
+                    "describes {} original layers ({} attention/MoE pairs), but the files hold \
+                     {found} ({} pairs)",
+                    c.num_layers,
+                    c.num_layers / 2,
+                    found / 2
+                ),
+            ));
+        }
+        for probe in self.size_probes() {
+            let Some(t) = self.tensors.get(&probe.tensor) else {
+                continue; // reported as a missing tensor
+            };
+            let Some(&axis_len) = t.shape.get(probe.axis) else {
+                continue; // reported as a wrong shape
+            };
+            if axis_len != probe.expected {
+                return Err(ModelError::config(
+                    &config_file,
+                    probe.field,
+                    format!(
+                        "implies {} = {} for axis {} of `{}`, but the file holds {axis_len} \
+                         (shape {:?})",
+                        probe.what, probe.expected, probe.axis, probe.tensor, t.shape
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// One axis of one tensor per config size (names in the files' naming).
+    fn size_probes(&self) -> Vec<SizeProbe> {
+        let c = &self.config;
+        let name = |orig: &str| match self.naming {
+            Naming::Original => orig.to_string(),
+            Naming::Hf => hf_names::to_hf(orig, c.num_layers).unwrap_or_default(),
+        };
+        let probe = |field, what, tensor: String, axis, expected| SizeProbe {
+            field,
+            what,
+            tensor,
+            axis,
+            expected,
+        };
+        let attn = "model.layers.0.self_attn.qkv";
+        let router = "model.layers.1.zaya_block.router";
+        let mut probes = vec![
+            probe(
+                field::VOCAB,
+                "V",
+                format!("{}.weight", names::EMBED),
+                0,
+                c.vocab_size,
+            ),
+            probe(
+                field::HIDDEN,
+                "H",
+                name(names::FINAL_NORM),
+                0,
+                c.hidden_size,
+            ),
+            probe(
+                field::EXPERTS,
+                "E + 1",
+                name(&names::balancing_biases(1)),
+                0,
+                c.num_experts + 1,
+            ),
+            probe(
+                field::ROUTER_HIDDEN,
+                "D",
+                name(&format!("{router}.rmsnorm_eda.weight")),
+                0,
+                c.router_hidden,
+            ),
+            probe(
+                field::KV_HEADS,
+                "nkv",
+                name(&format!("{attn}.temp")),
+                0,
+                c.num_kv_heads,
+            ),
+            probe(
+                field::HEAD_DIM,
+                "hd",
+                name(&format!("{attn}.conv_qk.1.weight")),
+                1,
+                c.head_dim,
+            ),
+            probe(
+                field::Q_HEADS,
+                "(nq + nkv) * hd",
+                name(&format!("{attn}.conv_qk.0.bias")),
+                0,
+                c.conv_channels(),
+            ),
+        ];
+        let (tensor, axis, expected) = match (self.naming, c.quantization.is_some()) {
+            (_, true) => (
+                format!("{}.weight", names::switch_mlp(1, "gate_proj")),
+                1,
+                c.expert_intermediate,
+            ),
+            (Naming::Original, false) => {
+                (names::local_expert_fc1(1, 0), 0, 2 * c.expert_intermediate)
+            }
+            (Naming::Hf, false) => (hf_names::gate_up(0), 1, 2 * c.expert_intermediate),
+        };
+        probes.push(probe(
+            field::EXPERT_INTERMEDIATE,
+            "2I (or I)",
+            tensor,
+            axis,
+            expected,
+        ));
+        probes
     }
 
     fn add_shard(&mut self, path: PathBuf) -> Result<(), ModelError> {
@@ -252,33 +434,58 @@ fn read_index(
     index: &Path,
 ) -> Result<(Vec<PathBuf>, BTreeMap<String, String>), ModelError> {
     let text = std::fs::read_to_string(index).map_err(|e| ModelError::io(index, e))?;
-    let value: Value = serde_json::from_str(&text).map_err(|source| ModelError::Json {
-        file: index.to_path_buf(),
-        source,
-    })?;
-    let map = value
-        .get("weight_map")
-        .and_then(Value::as_object)
-        .ok_or_else(|| ModelError::header(index, "no `weight_map` object"))?;
-    let mut weight_map = BTreeMap::new();
+    let weight_map = parse_index(index, &text)?;
     let mut shards: Vec<PathBuf> = Vec::new();
-    for (name, shard) in map {
-        let shard = shard.as_str().ok_or_else(|| {
-            ModelError::tensor(index, name, format!("shard {shard} is not a file name"))
-        })?;
+    for (name, shard) in &weight_map {
         let path = shard_path(dir, index, name, shard)?;
         if !shards.contains(&path) {
             shards.push(path);
         }
-        weight_map.insert(name.clone(), shard.to_string());
     }
     shards.sort();
     Ok((shards, weight_map))
 }
 
+/// The `weight_map` (tensor -> shard file name) of a `model.safetensors.index.json` text
+/// (`file` is named in errors); shard names must be plain file names. Whether the shards
+/// exist is the loader's next check.
+pub fn parse_index(file: &Path, text: &str) -> Result<BTreeMap<String, String>, ModelError> {
+    let value: Value = serde_json::from_str(text).map_err(|source| ModelError::Json {
+        file: file.to_path_buf(),
+        source,
+    })?;
+    let map = value
+        .get("weight_map")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ModelError::header(file, "no `weight_map` object"))?;
+    let mut weight_map = BTreeMap::new();
+    for (name, shard) in map {
+        let shard = shard
+            .as_str()
+            .filter(|s| is_plain_file_name(s))
+            .ok_or_else(|| {
+                ModelError::tensor(
+                    file,
+                    name,
+                    format!("shard {shard} is not a plain file name"),
+                )
+            })?;
+        weight_map.insert(name.clone(), shard.to_string());
+    }
+    Ok(weight_map)
+}
+
+fn is_plain_file_name(shard: &str) -> bool {
+    let mut parts = Path::new(shard).components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    )
+}
+
 /// A shard named by the index: a plain file name inside the bundle directory.
 fn shard_path(dir: &Path, index: &Path, tensor: &str, shard: &str) -> Result<PathBuf, ModelError> {
-    let plain = Path::new(shard).components().count() == 1 && !shard.contains("..");
+    let plain = is_plain_file_name(shard);
     let path = dir.join(shard);
     if !plain || !path.is_file() {
         return Err(ModelError::MissingShard {
@@ -325,9 +532,49 @@ fn read_header(path: &Path) -> Result<(Mmap, usize, Vec<(String, RawTensor)>), M
     // SAFETY: the map is read-only; like every safetensors loader we assume the files are
     // not modified while the bundle is open.
     let map = unsafe { Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?;
-    let (n, metadata) = match safetensors::SafeTensors::read_metadata(&map) {
+    let (data_start, found) = parse_header(path, &map)?;
+    Ok((map, data_start, found))
+}
+
+/// One tensor entry of a safetensors header, as [`parse_safetensors_header`] returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderEntry {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    /// Absolute byte range of the data in the file.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Parses and checks a whole safetensors file held in `bytes` (`file` is named in errors):
+/// the header, every entry's dtype, shape and offsets, and that the entries tile the data.
+/// The loader runs exactly this on each mapped shard; it is public for tools and fuzzing.
+pub fn parse_safetensors_header(file: &Path, bytes: &[u8]) -> Result<Vec<HeaderEntry>, ModelError> {
+    if bytes.len() < 8 {
+        return Err(ModelError::header(
+            file,
+            format!("file is {} bytes, too short for a header", bytes.len()),
+        ));
+    }
+    let (_, found) = parse_header(file, bytes)?;
+    Ok(found
+        .into_iter()
+        .map(|(name, t)| HeaderEntry {
+            name,
+            dtype: t.dtype,
+            shape: t.shape,
+            start: t.start,
+            end: t.end,
+        })
+        .collect())
+}
+
+/// The data start and the entries (sorted by name) of a safetensors file of >= 8 bytes.
+fn parse_header(path: &Path, map: &[u8]) -> Result<(usize, Vec<(String, RawTensor)>), ModelError> {
+    let (n, metadata) = match safetensors::SafeTensors::read_metadata(map) {
         Ok(parsed) => parsed,
-        Err(err) => return Err(diagnose(path, &map, &err.to_string())),
+        Err(err) => return Err(diagnose(path, map, &err.to_string())),
     };
     let data_start = 8 + n;
     let mut found = Vec::new();
@@ -353,7 +600,7 @@ fn read_header(path: &Path) -> Result<(Mmap, usize, Vec<(String, RawTensor)>), M
         found.push((name, raw));
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok((map, data_start, found))
+    Ok((data_start, found))
 }
 
 fn convert_dtype(d: safetensors::Dtype) -> Option<DType> {

@@ -6,6 +6,7 @@
 //! graph work, but `chat` will need them, so the report says so and the exit code stays 0.
 use crate::config::Config;
 use crate::error::ModelError;
+use crate::hf_names::{self, Naming};
 use crate::names::{self, Kind, StoredTensor};
 use crate::scan::Scan;
 use serde::Serialize;
@@ -86,6 +87,8 @@ pub struct Report {
     pub warnings: Vec<String>,
     pub config: Option<Config>,
     pub weight_format: Option<String>,
+    /// Tensor naming of the files: original (and MLX bundle) or HF transformers.
+    pub naming: Option<Naming>,
     pub files: Vec<FileReport>,
     pub tensors: TensorCounts,
     pub bytes_by_kind: BTreeMap<String, KindBytes>,
@@ -151,6 +154,7 @@ impl Report {
             warnings: Vec::new(),
             config: None,
             weight_format: None,
+            naming: None,
             files: Vec::new(),
             tensors: TensorCounts::default(),
             bytes_by_kind: BTreeMap::new(),
@@ -177,7 +181,8 @@ impl Report {
     fn fill(&mut self, scan: &Scan) {
         let config = &scan.config;
         self.check("config", Status::Ok, describe_config(config));
-        self.weight_format = Some(describe_format(config));
+        self.weight_format = Some(describe_format(config, scan.naming));
+        self.naming = Some(scan.naming);
         self.config = Some(config.clone());
         self.files = scan
             .shards
@@ -200,7 +205,7 @@ impl Report {
         );
         self.check("safetensors headers", Status::Ok, detail);
 
-        let expected = names::expected_stored(config, scan.scale_dtype());
+        let expected = scan.expected();
         let problems = scan.problems(&expected);
         self.count_tensors(scan, &expected, &problems);
         self.check_tensor_set(config, &problems);
@@ -311,7 +316,10 @@ impl Report {
     fn skip_routes(&mut self, scan: &Scan) {
         let config = &scan.config;
         for layer in (1..config.num_layers).step_by(2) {
-            let name = names::balancing_biases(layer);
+            let mut name = names::balancing_biases(layer);
+            if scan.naming == Naming::Hf {
+                name = hf_names::to_hf(&name, config.num_layers).unwrap_or(name);
+            }
             let Ok(b) = scan.read_f32(&name) else {
                 continue;
             };
@@ -506,9 +514,12 @@ fn describe_config(c: &Config) -> String {
     )
 }
 
-fn describe_format(c: &Config) -> String {
+fn describe_format(c: &Config, naming: Naming) -> String {
     let Some(q) = &c.quantization else {
-        return "unquantized (float) checkpoint".into();
+        return match naming {
+            Naming::Original => "unquantized (float) checkpoint, original naming".into(),
+            Naming::Hf => "unquantized (float) checkpoint, HF transformers naming".into(),
+        };
     };
     let d = q.default;
     let mut s = format!("{:?} {}-bit group {}", d.mode, d.bits, d.group_size).to_lowercase();

@@ -1,7 +1,7 @@
 //! Writing safetensors files and shard indexes: used by the random bundle generator and by
 //! tests that build bundles (including full-size, header-only sparse ones).
 use crate::error::ModelError;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
@@ -115,4 +115,72 @@ pub fn write_index(dir: &Path, shards: &[Vec<TensorSpec>]) -> Result<(), ModelEr
         source,
     })?;
     std::fs::write(&path, text).map_err(|e| ModelError::io(&path, e))
+}
+
+/// A safetensors file's layout exactly as the safetensors crate (and Python's `save_file`)
+/// writes it: tensors sorted by dtype (descending alignment) then name, the crate's header
+/// JSON padded with spaces to a multiple of 8.
+pub struct Layout {
+    /// The 8-byte length and the header JSON.
+    pub header: Vec<u8>,
+    /// Absolute file offset of each tensor's data.
+    pub offsets: Vec<(String, u64)>,
+    pub data_bytes: u64,
+}
+
+/// Lays out `tensors` (any order) with optional `__metadata__`.
+pub fn safetensors_layout(
+    tensors: &[TensorSpec],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<Layout, String> {
+    use safetensors::tensor::{Metadata, TensorInfo};
+    let mut sorted: Vec<&TensorSpec> = tensors.iter().collect();
+    sorted.sort_by(|a, b| {
+        st_dtype(b.dtype)
+            .cmp(&st_dtype(a.dtype))
+            .then(a.name.cmp(&b.name))
+    });
+    let mut infos = Vec::with_capacity(sorted.len());
+    let mut offset = 0usize;
+    for t in &sorted {
+        let n = usize::try_from(t.bytes()).map_err(|_| format!("`{}` is too large", t.name))?;
+        let info = TensorInfo {
+            dtype: st_dtype(t.dtype),
+            shape: t.shape.clone(),
+            data_offsets: (offset, offset + n),
+        };
+        infos.push((t.name.clone(), info));
+        offset += n;
+    }
+    let meta = Metadata::new(metadata, infos).map_err(|e| e.to_string())?;
+    let mut json = serde_json::to_string(&meta)
+        .map_err(|e| e.to_string())?
+        .into_bytes();
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut header = (json.len() as u64).to_le_bytes().to_vec();
+    header.extend_from_slice(&json);
+    let base = header.len() as u64;
+    let mut offsets = Vec::with_capacity(sorted.len());
+    let mut at = 0u64;
+    for t in sorted {
+        offsets.push((t.name.clone(), base + at));
+        at += t.bytes();
+    }
+    Ok(Layout {
+        header,
+        offsets,
+        data_bytes: offset as u64,
+    })
+}
+
+fn st_dtype(dtype: DType) -> safetensors::Dtype {
+    use safetensors::Dtype as S;
+    match dtype {
+        DType::F32 => S::F32,
+        DType::F16 => S::F16,
+        DType::BF16 => S::BF16,
+        DType::U32 => S::U32,
+        DType::U8 => S::U8,
+        DType::I32 => S::I32,
+    }
 }

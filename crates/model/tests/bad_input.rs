@@ -266,11 +266,116 @@ fn config_disagrees_with_tensors() {
     edit_json(&dir.path().join("config.json"), |v| {
         v["num_experts"] = 8.into()
     });
-    // The router's E+1 logits are the first tensor to disagree.
+    // Refused naming the field, with the tensor that shows the real size.
     expect_error(
         dir.path(),
-        &[SHARD, "router_mlp.4.weight", "[9, 32]", "[5, 32]"],
+        &["config.json", "num_experts", "balancing_biases", "9", "5"],
     );
+}
+
+/// Absurd sizes in config.json (legacy and HF field sets, quantized bundle and float
+/// checkpoint): each refused in well under a second, in one line naming the field.
+#[test]
+fn absurd_config_sizes_are_refused_fast_naming_the_field() {
+    let absurd: [u64; 5] = [1_099_511_627_776, 1 << 63, 1 << 40, 1 << 20, 3];
+    let fields = [
+        "num_hidden_layers",
+        "hidden_size",
+        "vocab_size",
+        "num_experts",
+        "ffn_hidden_size",
+        "zaya_mlp_expansion",
+        "head_dim",
+        "kv_channels",
+        "cca_num_q_heads",
+        "num_key_value_heads",
+        "num_query_groups",
+        "max_position_embeddings",
+    ];
+    for fixture in ["bundle_affine", "bundle_mxfp4", "source"] {
+        for field in fields {
+            for value in absurd {
+                let dir = copy_fixture(fixture);
+                edit_json(&dir.path().join("config.json"), |v| {
+                    v[field] = value.into();
+                    // Aliases must agree, so set both halves of a pair.
+                    let twin = match field {
+                        "head_dim" => Some("kv_channels"),
+                        "kv_channels" => Some("head_dim"),
+                        "num_key_value_heads" => Some("num_query_groups"),
+                        "num_query_groups" => Some("num_key_value_heads"),
+                        _ => None,
+                    };
+                    if let Some(t) = twin {
+                        v[t] = value.into();
+                    }
+                });
+                if field == "max_position_embeddings" && value <= 1 << 30 {
+                    continue; // a long context is legal
+                }
+                let started = std::time::Instant::now();
+                let err = match Bundle::open(dir.path()) {
+                    Ok(_) => panic!("{fixture}: {field} = {value} accepted"),
+                    Err(e) => e.to_string(),
+                };
+                let report = verify::verify(dir.path());
+                let took = started.elapsed();
+                assert!(!report.usable, "{fixture}: {field} = {value}");
+                assert!(
+                    took.as_millis() < 500,
+                    "{fixture}: {field} = {value}: {took:?}"
+                );
+                assert!(!err.contains('\n'), "{err}");
+                let named = match field {
+                    "kv_channels" => "head_dim",
+                    "num_query_groups" => "num_key_value_heads",
+                    f => f,
+                };
+                assert!(
+                    err.contains(named)
+                        || (value == 3 && (err.contains("tensor") || err.contains("config field"))),
+                    "{fixture}: {field} = {value}: `{err}` does not name the field"
+                );
+            }
+        }
+    }
+}
+
+/// The same for an HF-style config (`ZayaConfig` fields).
+#[test]
+fn absurd_hf_config_sizes_are_refused_fast() {
+    for (field, value) in [
+        ("num_hidden_layers", 1_099_511_627_776u64),
+        ("num_hidden_layers", u64::MAX),
+        ("moe_intermediate_size", 1 << 40),
+        ("router_hidden_size", 1 << 40),
+        ("num_attention_heads", 1 << 40),
+        ("vocab_size", 1 << 40),
+    ] {
+        let dir = copy_fixture("source");
+        edit_json(&dir.path().join("config.json"), |v| {
+            let o = v.as_object_mut().unwrap();
+            let hf = [
+                ("ffn_hidden_size", "moe_intermediate_size"),
+                ("zaya_mlp_expansion", "router_hidden_size"),
+            ];
+            for (legacy, hf_name) in hf {
+                let x = o.remove(legacy).unwrap();
+                let x = if legacy == "ffn_hidden_size" {
+                    (x.as_u64().unwrap() / 2).into()
+                } else {
+                    x
+                };
+                o.insert(hf_name.into(), x);
+            }
+            o.remove("cca_num_q_heads");
+            o.insert(field.into(), value.into());
+        });
+        let started = std::time::Instant::now();
+        let err = Bundle::open(dir.path()).err().expect("refused").to_string();
+        assert!(started.elapsed().as_millis() < 500, "{field}");
+        assert!(err.contains(field), "{field} = {value}: {err}");
+    }
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Shared helpers: fixture paths and bundle surgery (copy a fixture, then rewrite headers,
 //! tensors or the index).
 #![allow(dead_code)]
+pub mod hf_twin;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use zaya_ir::DType;
