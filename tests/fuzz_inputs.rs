@@ -374,7 +374,8 @@ fn run_all(cases: u32) {
     ];
     fuzz("chat template", cases, |ops| {
         let mut bytes = template.clone().into_bytes();
-        mutate_bytes(&mut bytes, ops, bytes.len());
+        let len = bytes.len();
+        mutate_bytes(&mut bytes, ops, len);
         if let Ok(t) = ChatTemplate::from_source("fuzz", &String::from_utf8_lossy(&bytes)) {
             let options = RenderOptions {
                 add_generation_prompt: true,
