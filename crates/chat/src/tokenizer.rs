@@ -56,6 +56,22 @@ impl std::fmt::Debug for Tokenizer {
     }
 }
 
+/// Parses tokenizer JSON. The tokenizers crate panics on some malformed files (an `unwrap` in
+/// its decoder deserialization, found by tests/fuzz_inputs.rs), so a panic is caught here and
+/// reported as a load error naming the file instead of taking the process down.
+fn parse_tokenizer(bytes: &[u8], path: &Path) -> Result<tokenizers::Tokenizer, ChatError> {
+    let load_error = |message: String| ChatError::TokenizerLoad {
+        path: path.to_path_buf(),
+        message,
+    };
+    match std::panic::catch_unwind(|| tokenizers::Tokenizer::from_bytes(bytes)) {
+        Ok(parsed) => parsed.map_err(|e| load_error(e.to_string())),
+        Err(_) => Err(load_error(
+            "malformed tokenizer definition (the tokenizers parser rejected it)".into(),
+        )),
+    }
+}
+
 impl Tokenizer {
     /// Loads `tokenizer.json`; a missing file is reported as such (not as a parse error).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ChatError> {
@@ -70,23 +86,13 @@ impl Tokenizer {
             path: path.to_path_buf(),
             source,
         })?;
-        let inner =
-            tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| ChatError::TokenizerLoad {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
-        Ok(Self::from_inner(inner))
+        Ok(Self::from_inner(parse_tokenizer(&bytes, path)?))
     }
 
     /// Builds from the JSON text of a tokenizer (tests, embedded tokenizers).
     pub fn from_json(json: &str) -> Result<Self, ChatError> {
-        let inner = tokenizers::Tokenizer::from_bytes(json.as_bytes()).map_err(|e| {
-            ChatError::TokenizerLoad {
-                path: "<in-memory tokenizer.json>".into(),
-                message: e.to_string(),
-            }
-        })?;
-        Ok(Self::from_inner(inner))
+        let path = Path::new("<in-memory tokenizer.json>");
+        Ok(Self::from_inner(parse_tokenizer(json.as_bytes(), path)?))
     }
 
     /// Wraps an already-built `tokenizers::Tokenizer`.
