@@ -15,14 +15,13 @@
 //! ```no_run
 //! # fn main() -> Result<(), zaya_graph::engine::EngineError> {
 //! use std::sync::Arc;
-//! use zaya_chat::TokenModel;
 //! use zaya_graph::engine::{EngineOptions, Model};
 //! let bundle = Arc::new(zaya_model::Bundle::open("/path/to/bundle".as_ref())?);
 //! let model = Arc::new(Model::load(bundle, &EngineOptions::cpu(4096), &mut |_| {})?);
 //! let mut a = model.session()?; // one conversation
 //! let mut b = model.session()?; // another, sharing the weights
-//! let logits = a.forward(&[2, 105])?;
-//! b.forward(&[2])?;
+//! let logits = a.forward_tokens(&[2, 105])?;
+//! b.forward_tokens(&[2])?;
 //! # let _ = logits; Ok(()) }
 //! ```
 
