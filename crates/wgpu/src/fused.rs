@@ -33,42 +33,21 @@
 
 use crate::error::Result;
 use crate::plan::{Dispatch, Kernel, KernelKind, Lowering, Res};
+use crate::templates;
+use crate::variant::{self, Capability, Launch, MatVecPoint, MatVecShape, MatVecVariant};
 use crate::wgsl::{self, Elementwise, GeneratedShader, PARAM_WORDS, Shader};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 use zaya_ir::{DType, KernelRange, Op, ReduceOp, ValueId, WeightFormat};
 
+pub use crate::variant::ONE_PASS_ARGMAX;
+
 /// Threads of a region workgroup.
 const REGION_WG: u32 = 256;
-/// Threads of a fused matvec workgroup.
-const MATVEC_WG: u32 = 64;
-/// Threads cooperating on one row of a fused matvec: the workgroup computes
-/// `MATVEC_WG / MATVEC_TPR` rows at once ("lanes"), so one short segmented reduction
-/// (log2 of this many barrier steps) finishes a batch of rows instead of a full workgroup
-/// reduction per row, and a row's threads read adjacent packed words (8 x 4 bytes: one
-/// 32-byte memory sector per row and step on a GPU; on lavapipe 4, 8 and 16 measured within
-/// 15 % of each other on 8B-width rows, 64 was 3x slower on tiny-a's 128-column rows).
-const MATVEC_TPR: u32 = 8;
-/// Batches of lanes per fused-matvec workgroup (rows per workgroup = lanes x batches):
-/// the RMSNorm prologue and the vector staging are per workgroup, so fewer, fuller
-/// workgroups amortize them; enough remain to spread over a real GPU (ZAYA1-8B's smallest
-/// fused matvec, q/k/v, has 1536 rows, i.e. 48 workgroups; 8 batches measured no faster on
-/// lavapipe).
-const MATVEC_BATCHES: u64 = 4;
-/// Largest vector a fused matvec stages in workgroup memory (f32 words): it is read once
-/// per row by every lane, and workgroup memory is much cheaper than re-reading (and
-/// re-norming) a storage buffer. 12 KiB leaves room in WebGPU's 16 KiB minimum for the
-/// reduction arrays.
-const MATVEC_STAGE_MAX: u64 = 3072;
-/// Largest argmax a fused matvec finishes in one launch: one workgroup's rows. The backend
-/// tells the optimizer through its `Target` (`crate::target`), so the plan counts one
-/// dispatch up to this many elements and two above.
-pub const ONE_PASS_ARGMAX: u64 = 64;
-/// Rows per workgroup of a fused matvec whose argmax needs a second launch.
-const ARGMAX_ROWS_PER_WG: u64 = 64;
-/// Largest workgroup count of one dimension that every device supports.
-const MAX_GRID: u64 = 65535;
+/// Threads of the one workgroup that finishes a large argmax.
+const ARGMAX_WG: u32 = 64;
 
 /// Lowers group `range` to one fused kernel (two for a large argmax), or `None` when the
 /// group fits neither template; nothing is left allocated in that case.
@@ -93,31 +72,54 @@ pub(crate) fn lower_group(
 struct Binder {
     res: Vec<Res>,
     writable: Vec<bool>,
+    /// WGSL element type of each binding's array.
+    elems: Vec<&'static str>,
+    /// A buffer was asked for as two element types: the kernel cannot be generated.
+    conflict: bool,
 }
 
 impl Binder {
     fn bind(&mut self, r: Res, write: bool) -> String {
+        self.bind_typed(r, write, "u32").unwrap_or_else(|| {
+            self.conflict = true;
+            String::new()
+        })
+    }
+
+    /// Binds `r` as an array of `elem`; `None` when it is bound already as another type.
+    fn bind_typed(&mut self, r: Res, write: bool, elem: &'static str) -> Option<String> {
         let k = match self.res.iter().position(|&x| x == r) {
+            Some(k) if self.elems[k] != elem => return None,
             Some(k) => k,
             None => {
                 self.res.push(r);
                 self.writable.push(false);
+                self.elems.push(elem);
                 self.res.len() - 1
             }
         };
         self.writable[k] |= write;
-        format!("b{k}")
+        Some(format!("b{k}"))
+    }
+
+    fn decl_list(&self) -> Vec<BindingCtx> {
+        (0..self.res.len())
+            .map(|k| BindingCtx {
+                binding: k + 1,
+                name: format!("b{k}"),
+                access: if self.writable[k] { "read_write" } else { "read" },
+                elem: self.elems[k],
+            })
+            .collect()
     }
 
     fn decls(&self) -> String {
-        self.writable
+        self.decl_list()
             .iter()
-            .enumerate()
-            .map(|(k, &w)| {
-                let access = if w { "read_write" } else { "read" };
+            .map(|b| {
                 format!(
-                    "@group(0) @binding({}) var<storage, {access}> b{k}: array<u32>;\n",
-                    k + 1
+                    "@group(0) @binding({}) var<storage, {}> {}: array<{}>;\n",
+                    b.binding, b.access, b.name, b.elem
                 )
             })
             .collect()
@@ -367,11 +369,12 @@ impl<'l, 'a> Gen<'l, 'a> {
             label: label.to_string(),
             source,
             writable: self.b.writable.clone(),
+            matvec: None,
         }))
     }
 
     fn fits(&self) -> bool {
-        self.b.res.len() as u32 <= self.l.input.max_bindings
+        !self.b.conflict && self.b.res.len() as u32 <= self.l.input.max_bindings
     }
 }
 
@@ -451,15 +454,160 @@ fn suffixed(body: &str, names: &[&str], k: usize) -> String {
 /// What a value is inside a fused matvec.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Role {
-    /// Per-row value of class `c` (a local in the row loop).
+    /// Per-row value of class `c` (a local of the row's epilogue).
     Row(usize),
     /// Computed once per workgroup from scalars.
     Scalar,
 }
 
-/// The matvecs of one row class (same row count).
-struct Class {
+/// The matvecs of one row class (same row count): (weight, first weight row, local name),
+/// and the class's per-row epilogue.
+struct ClassPlan {
     rows: u64,
+    matvecs: Vec<(usize, String, String)>,
+    epilogue: String,
+}
+
+/// What one thread reads per step of a row of a weight (see `fused_matvec.wgsl.j2`).
+#[derive(Clone, Copy, Debug)]
+struct Unit {
+    /// Template name of the decoding: affine4, affine8, mxfp4, f32, f16, bf16.
+    kind: &'static str,
+    /// Words per unit.
+    uw: u64,
+    /// Elements per unit.
+    ue: u64,
+}
+
+impl Unit {
+    /// The unit of `format` for rows of `cols` elements; `None` when a row is not a whole
+    /// number of units (such groups run unfused).
+    fn of(format: WeightFormat, cols: u64) -> Option<Unit> {
+        let unit = match format {
+            WeightFormat::Affine {
+                bits, group_size, ..
+            } => {
+                let g = group_size as u64;
+                match bits {
+                    4 => Unit {
+                        kind: "affine4",
+                        uw: g / 8,
+                        ue: g,
+                    },
+                    8 => Unit {
+                        kind: "affine8",
+                        uw: g / 4,
+                        ue: g,
+                    },
+                    _ => return None,
+                }
+            }
+            WeightFormat::Mxfp4 { group_size } => Unit {
+                kind: "mxfp4",
+                uw: group_size as u64 / 8,
+                ue: group_size as u64,
+            },
+            WeightFormat::Float { dtype } => {
+                let (kind, per_word) = match dtype {
+                    DType::F32 => ("f32", 1),
+                    DType::F16 => ("f16", 2),
+                    DType::BF16 => ("bf16", 2),
+                    _ => return None,
+                };
+                if cols % (4 * per_word) == 0 {
+                    Unit {
+                        kind,
+                        uw: 4,
+                        ue: 4 * per_word,
+                    }
+                } else {
+                    Unit {
+                        kind,
+                        uw: 1,
+                        ue: per_word,
+                    }
+                }
+            }
+        };
+        (unit.ue > 0 && cols % unit.ue == 0 && (unit.ue % 8 == 0 || !unit.kind.starts_with("affine")))
+            .then_some(unit)
+    }
+}
+
+/// The context of `fused_matvec.wgsl.j2` (field meanings are in the template's header).
+#[derive(Serialize)]
+struct MatVecTemplate {
+    header: String,
+    bindings: Vec<BindingCtx>,
+    helpers: String,
+    v: MatVecVariant,
+    parts: u64,
+    h: u64,
+    stage: bool,
+    x_src: String,
+    norm: Option<NormCtx>,
+    mxfp4: bool,
+    prelude: String,
+    classes: Vec<ClassCtx>,
+    argmax: Option<ArgmaxCtx>,
+}
+
+#[derive(Serialize)]
+struct BindingCtx {
+    binding: usize,
+    name: String,
+    access: &'static str,
+    elem: &'static str,
+}
+
+#[derive(Serialize)]
+struct NormCtx {
+    gamma: String,
+    eps_bits: String,
+}
+
+#[derive(Serialize)]
+struct ClassCtx {
+    wg_first: u64,
+    wg_end: u64,
+    rows: String,
+    row0: String,
+    loops: Vec<LoopCtx>,
+    matvecs: Vec<MatVecCtx>,
+    epilogue: String,
+}
+
+#[derive(Serialize)]
+struct LoopCtx {
+    units: u64,
+    ue4: u64,
+    swizzle: bool,
+    sum: bool,
+    matvecs: Vec<MatVecCtx>,
+}
+
+#[derive(Clone, Serialize)]
+struct MatVecCtx {
+    m: usize,
+    out: String,
+    kind: &'static str,
+    packed: String,
+    scale: String,
+    bias: String,
+    uw: u64,
+    ue4: u64,
+    vec: u32,
+    base: String,
+    units: u64,
+}
+
+#[derive(Serialize)]
+struct ArgmaxCtx {
+    value: String,
+    /// The scratch buffer of per-workgroup (value, index) partials, or empty.
+    partials: String,
+    /// The final store, when one workgroup finishes the argmax.
+    store: String,
 }
 
 impl Gen<'_, '_> {
@@ -478,31 +626,29 @@ impl Gen<'_, '_> {
         let g = self.l.g;
         let (start, end) = (self.start, self.end);
         let (x_src, norm, weight_of) = self.matvec_shape()?;
+        let cols = self.numel(x_src);
         // Classes (matvecs by row count), per-row locals and once-per-workgroup scalars.
-        let mut classes: Vec<Class> = vec![];
+        let mut classes: Vec<ClassPlan> = vec![];
         let mut role: HashMap<ValueId, Role> = HashMap::new();
-        let mut chunks: HashMap<ValueId, u64> = HashMap::new();
+        let mut weight_ref: HashMap<ValueId, (usize, String)> = HashMap::new();
         let mut prelude = String::new();
-        let mut row_code: Vec<String> = vec![];
-        // Phase 1 of a row (partial dots of the lane's threads, into `part{m}`), per class,
-        // and the number of matvecs of each class (the partial arrays needed).
-        let mut row_dots: Vec<String> = vec![];
-        let mut parts: Vec<u64> = vec![];
         let mut argmax: Option<(ValueId, ValueId)> = None;
         for i in start..end {
             let inst = &g.insts[i];
             let out = inst.outputs.first().copied();
             match &inst.op {
+                Op::Dequant { weight } if weight_of.contains(&out?) => {
+                    let base = self.index_base(i, weight.index())?;
+                    weight_ref.insert(out?, (weight.index(), base));
+                }
                 Op::Dequant { weight } => {
+                    // A vector weight of the epilogue, read element by element.
                     let out = out?;
-                    let for_matvec = weight_of.contains(&out);
-                    if !for_matvec && self.escapes(out) {
+                    if self.escapes(out) {
                         return None;
                     }
-                    let x_fn = for_matvec.then_some("xv_fused");
-                    let (loc, n) = self.dequant_loc(i, weight.index(), x_fn)?;
+                    let (loc, _) = self.dequant_loc(i, weight.index(), None)?;
                     self.loc.insert(out, loc);
-                    chunks.insert(out, n);
                 }
                 Op::RmsNorm { .. } => {}
                 Op::Const { values } if values.len() == 1 => {
@@ -518,36 +664,24 @@ impl Gen<'_, '_> {
                     let c = match classes.iter().position(|c| c.rows == rows) {
                         Some(c) => c,
                         None => {
-                            classes.push(Class { rows });
-                            row_code.push(String::new());
-                            row_dots.push(String::new());
-                            parts.push(0);
+                            classes.push(ClassPlan {
+                                rows,
+                                matvecs: vec![],
+                                epilogue: String::new(),
+                            });
                             classes.len() - 1
                         }
                     };
-                    let wv = inst.inputs[0];
-                    let Some(Loc::Weight { prefix, base, .. }) = self.loc.get(&wv).cloned() else {
-                        return None;
-                    };
-                    let n = *chunks.get(&wv)?;
-                    let o = i - start;
-                    let m = parts[c];
-                    parts[c] += 1;
-                    let _ = write!(
-                        row_dots[c],
-                        "            for (var c = sub; c < {n}u; c = c + TPR) {{\n                part{m} = part{m} + {prefix}_dot({base} + r, c);\n            }}\n"
-                    );
-                    let _ = writeln!(
-                        row_code[c],
-                        "            let v{o} = mv_part[{m}u * WG + lane * TPR];"
-                    );
+                    let (w, base) = weight_ref.get(&inst.inputs[0])?.clone();
+                    let name = format!("v{}", i - start);
+                    classes[c].matvecs.push((w, base, name.clone()));
                     role.insert(out, Role::Row(c));
-                    self.loc.insert(out, Loc::Local(format!("v{o}")));
+                    self.loc.insert(out, Loc::Local(name.clone()));
                     if self.escapes(out) {
                         let st = self
                             .own_buffer(out)
-                            .store("r", &format!("bitcast<u32>(v{o})"))?;
-                        let _ = writeln!(row_code[c], "            if (sub == 0u) {{ {st} }}");
+                            .store("r", &format!("bitcast<u32>({name})"))?;
+                        let _ = writeln!(classes[c].epilogue, "{st}");
                     }
                 }
                 Op::Unary { .. } | Op::Binary { .. } | Op::Select => {
@@ -579,18 +713,21 @@ impl Gen<'_, '_> {
                         let st = self
                             .own_buffer(out)
                             .store(idx, &format!("bitcast<u32>({name})"))?;
-                        let guard = if class.is_some() {
-                            "sub == 0u"
-                        } else {
-                            "wg == 0u && lid == 0u"
-                        };
-                        let _ = writeln!(def, "if ({guard}) {{ {st} }}");
+                        // Row code runs on one thread per row already.
+                        match class {
+                            Some(_) => {
+                                let _ = writeln!(def, "{st}");
+                            }
+                            None => {
+                                let _ = writeln!(def, "if (wg == 0u && lid == 0u) {{ {st} }}");
+                            }
+                        }
                     }
                     self.loc.insert(out, Loc::Local(name));
                     match class {
                         Some(c) => {
                             role.insert(out, Role::Row(c));
-                            row_code[c] += &indent(&def, 12);
+                            classes[c].epilogue += &def;
                         }
                         None => {
                             role.insert(out, Role::Scalar);
@@ -612,112 +749,218 @@ impl Gen<'_, '_> {
         if classes.is_empty() || (argmax.is_some() && classes.len() != 1) {
             return None;
         }
-        let nparts = parts.iter().copied().max().unwrap_or(1);
-        let prologue = self.vector_accessor(x_src, norm, nparts)?;
+        // Units of every matvec; a weight bound in several windows is dispatched window by
+        // window, so it must be the group's only matvec and not indexed.
+        let mut units: Vec<Vec<Unit>> = vec![];
+        for c in &classes {
+            let mut u = vec![];
+            for (w, _, _) in &c.matvecs {
+                u.push(Unit::of(self.l.input.formats[*w], cols)?);
+            }
+            units.push(u);
+        }
+        let windowed: Vec<usize> = classes
+            .iter()
+            .flat_map(|c| &c.matvecs)
+            .filter(|(w, _, _)| self.l.input.windows[*w].len() > 1)
+            .map(|(w, _, _)| *w)
+            .collect();
+        let n_matvecs: usize = classes.iter().map(|c| c.matvecs.len()).sum();
+        let windows = match windowed.first() {
+            None => None,
+            Some(&w) if n_matvecs == 1 && classes[0].matvecs[0].1 == "0u" => {
+                Some((w, self.l.input.windows[w].clone()))
+            }
+            Some(_) => return None,
+        };
         let total: u64 = classes.iter().map(|c| c.rows).sum();
-        let lanes = (MATVEC_WG / MATVEC_TPR) as u64;
-        let per_wg = match argmax {
-            Some(_) if total <= ONE_PASS_ARGMAX => total,
-            Some(_) => ARGMAX_ROWS_PER_WG,
-            None => total
-                .div_ceil(MAX_GRID)
-                .max(lanes * MATVEC_BATCHES)
-                .min(total.next_multiple_of(lanes)),
+        let shape = MatVecShape {
+            class_rows: classes.iter().map(|c| c.rows).collect(),
+            cols,
+            formats: classes
+                .iter()
+                .flat_map(|c| &c.matvecs)
+                .map(|(w, _, _)| self.l.input.formats[*w].tag())
+                .collect(),
+            norm: norm.is_some(),
+            argmax: argmax.is_some(),
         };
-        let workgroups = total.div_ceil(per_wg);
-        let batches = per_wg.div_ceil(lanes);
-        let _ = writeln!(
-            self.helpers,
-            "const TPR: u32 = {MATVEC_TPR}u;\nvar<workgroup> mv_part: array<f32, {}>;",
-            nparts * MATVEC_WG as u64
-        );
-        let mut body = String::new();
-        let _ = writeln!(
-            body,
-            "    let wg = wg_linear(wid, nwg);\n    let lane = lid / TPR;\n    let sub = lid % TPR;"
-        );
-        body += &prologue;
-        body += &prelude;
-        if argmax.is_some() {
-            body += "    var best = bitcast<f32>(0x7fc00000u);\n    var bi = 0xffffffffu;\n";
-        }
-        // Every batch: each lane's threads accumulate partial dots of the lane's row (slot)
-        // into registers, a segmented tree reduction in workgroup memory combines the
-        // threads of each lane (uniform control flow: it has barriers), then each lane runs
-        // its row's epilogue from the reduced sums (its first thread stores).
-        let _ = writeln!(
-            body,
-            "    let last = min(wg * {per_wg}u + {per_wg}u, {total}u);\n    for (var batch = 0u; batch < {batches}u; batch = batch + 1u) {{\n        let slot = wg * {per_wg}u + batch * {lanes}u + lane;"
-        );
-        for m in 0..nparts {
-            let _ = writeln!(body, "        var part{m} = 0.0;");
-        }
-        let dispatch_rows = |body: &mut String,
-                             code: &[String],
-                             extra: &dyn Fn(usize) -> String| {
-            let mut first = 0;
-            for (c, class) in classes.iter().enumerate() {
-                let _ = writeln!(
-                    body,
-                    "        if (slot < last && slot >= {first}u && slot < {}u) {{\n            let r = slot - {first}u;",
-                    first + class.rows
-                );
-                *body += &code[c];
-                *body += &extra(c);
-                *body += "        }\n";
-                first += class.rows;
+        let cap = Capability {
+            vec4: units.iter().flatten().all(|u| u.uw % 4 == 0),
+            stage_words: if cols % 4 == 0 { cols } else { 0 },
+            max_class_matvecs: classes.iter().map(|c| c.matvecs.len() as u64).max()?,
+            one_pass_argmax: argmax.is_some() && total <= ONE_PASS_ARGMAX && windows.is_none(),
+        };
+        let variant = variant::choose(self.l.input.matvec, &shape, &cap);
+        // Bindings: the vector source and norm gain first (read by the prologue).
+        let x_loc = self.input(x_src)?;
+        let norm_ctx = match norm {
+            Some((gamma, eps)) => Some(NormCtx {
+                gamma: self.operand_loc(gamma)?.f("i"),
+                eps_bits: format!("{:#x}", eps.to_bits()),
+            }),
+            None => None,
+        };
+        let elem = if variant.vec == 4 { "vec4<u32>" } else { "u32" };
+        // Launch classes: the row classes, or the windows of the one windowed weight (each
+        // window is bound separately and covers its own rows).
+        let mut parts_of: Vec<(usize, u64, u64, usize)> = vec![]; // (class, rows, row0, window)
+        for (c, class) in classes.iter().enumerate() {
+            match &windows {
+                None => parts_of.push((c, class.rows, 0, 0)),
+                Some((_, wins)) => {
+                    for (k, win) in wins.iter().enumerate() {
+                        parts_of.push((c, win.rows, win.row0, k));
+                    }
+                }
             }
-        };
-        dispatch_rows(&mut body, &row_dots, &|_| String::new());
-        for m in 0..nparts {
-            let _ = writeln!(body, "        mv_part[{m}u * WG + lid] = part{m};");
         }
-        body += "        workgroupBarrier();\n        for (var s = TPR / 2u; s > 0u; s = s >> 1u) {\n            if (sub < s) {\n";
-        for m in 0..nparts {
-            let _ = writeln!(
-                body,
-                "                mv_part[{m}u * WG + lid] = mv_part[{m}u * WG + lid] + mv_part[{m}u * WG + lid + s];"
-            );
-        }
-        body += "            }\n            workgroupBarrier();\n        }\n";
-        let update = match argmax {
-            Some((v, _)) => {
-                let name = self.loc.get(&v)?.f("r");
-                format!(
-                    "            if (argmax_better({name}, r, best, bi)) {{ best = {name}; bi = r; }}\n"
-                )
+        let launch_rows: Vec<u64> = parts_of.iter().map(|p| p.1).collect();
+        let launch = Launch::of(&variant, &launch_rows);
+        let mut class_ctx = vec![];
+        for (lc, &(c, rows, row0, window)) in parts_of.iter().enumerate() {
+            let class = &classes[c];
+            let mut mvs = vec![];
+            let first_m: usize = classes[..c].iter().map(|c| c.matvecs.len()).sum();
+            for (k, (w, base, out)) in class.matvecs.iter().enumerate() {
+                let unit = units[c][k];
+                let format = self.l.input.formats[*w];
+                let part = |p: u8| Res::Weight {
+                    weight: *w,
+                    part: p,
+                    window,
+                };
+                let packed = self.b.bind_typed(part(0), false, elem)?;
+                let (scale, bias) = match format {
+                    WeightFormat::Affine { scale_dtype, .. } => {
+                        let s = self.b.bind(part(1), false);
+                        let b = self.b.bind(part(2), false);
+                        (
+                            wgsl::float_load(scale_dtype, &s, "gi"),
+                            wgsl::float_load(scale_dtype, &b, "gi"),
+                        )
+                    }
+                    WeightFormat::Mxfp4 { .. } => {
+                        let s = self.b.bind(part(1), false);
+                        (
+                            format!("e8m0(({s}[gi >> 2u] >> ((gi & 3u) * 8u)) & 0xffu)"),
+                            String::new(),
+                        )
+                    }
+                    WeightFormat::Float { .. } => (String::new(), String::new()),
+                };
+                mvs.push(MatVecCtx {
+                    m: first_m + k,
+                    out: out.clone(),
+                    kind: unit.kind,
+                    packed,
+                    scale,
+                    bias,
+                    uw: unit.uw,
+                    ue4: if unit.ue % 4 == 0 { unit.ue / 4 } else { 0 },
+                    vec: variant.vec,
+                    base: base.clone(),
+                    units: cols / unit.ue,
+                });
             }
-            None => String::new(),
-        };
-        dispatch_rows(&mut body, &row_code, &|_| update.clone());
-        // The next batch overwrites `mv_part`.
-        body += "        workgroupBarrier();\n    }\n";
+            // Matvecs with the same unit size share one loop over the vector.
+            let mut loops: Vec<LoopCtx> = vec![];
+            for mv in &mvs {
+                match loops.iter_mut().find(|l| l.units == mv.units) {
+                    Some(l) => l.matvecs.push(mv.clone()),
+                    None => loops.push(LoopCtx {
+                        units: mv.units,
+                        ue4: mv.ue4,
+                        swizzle: false,
+                        sum: false,
+                        matvecs: vec![mv.clone()],
+                    }),
+                }
+            }
+            for l in &mut loops {
+                l.swizzle = l
+                    .matvecs
+                    .iter()
+                    .any(|m| matches!(m.kind, "affine4" | "mxfp4"));
+                l.sum = l.matvecs.iter().any(|m| m.kind.starts_with("affine"));
+            }
+            class_ctx.push(ClassCtx {
+                wg_first: launch.class_wg[lc],
+                wg_end: launch.class_wg[lc + 1],
+                rows: format!("{rows}u"),
+                row0: format!("{row0}u"),
+                loops,
+                matvecs: mvs,
+                epilogue: indent(&class.epilogue, 16),
+            });
+        }
+        let mut argmax_ctx = None;
         let mut second = None;
-        if let Some((_, out)) = argmax {
+        if let Some((v, out)) = argmax {
             let out_loc = self.own_buffer(out);
-            // Lanes saw different rows: combine them (`red_f[0]` keeps the winner's value).
-            body += "    bi = wg_argmax(best, bi, lid);\n    best = red_f[0];\n";
-            if workgroups == 1 {
-                let st = out_loc.store("0u", "select(bi, 0u, bi == 0xffffffffu)")?;
-                let _ = writeln!(body, "    if (lid == 0u) {{ {st} }}");
+            let value = self.loc.get(&v)?.f("r");
+            if cap.one_pass_argmax {
+                argmax_ctx = Some(ArgmaxCtx {
+                    value,
+                    partials: String::new(),
+                    store: out_loc.store("0u", "select(bi, 0u, bi == 0xffffffffu)")?,
+                });
             } else {
                 let scratch = self.b.bind(Res::Scratch, true);
-                let _ = writeln!(
-                    body,
-                    "    if (lid == 0u) {{\n        {scratch}[2u * wg] = bitcast<u32>(best);\n        {scratch}[2u * wg + 1u] = bi;\n    }}"
-                );
-                self.l.plan.scratch_words = self.l.plan.scratch_words.max(2 * workgroups);
+                self.l.plan.scratch_words = self.l.plan.scratch_words.max(2 * launch.workgroups());
+                argmax_ctx = Some(ArgmaxCtx {
+                    value,
+                    partials: scratch,
+                    store: String::new(),
+                });
                 second = Some(argmax_partials(
                     self.l.plan.value_buffer[out.index()]?,
-                    workgroups,
+                    launch.workgroups(),
                 ));
             }
         }
-        let shader = self.shader(&format!("fused_{label}"), MATVEC_WG, &body);
+        let ctx = MatVecTemplate {
+            header: format!(
+                "{}\n{}\n{}",
+                wgsl::COMMON,
+                wgsl::reduce_wg(variant.wg),
+                wgsl::ERF
+            ),
+            bindings: self.b.decl_list(),
+            helpers: self.helpers.clone(),
+            v: variant,
+            parts: cap.max_class_matvecs.max(1) * variant.rows_per_pass as u64,
+            h: cols,
+            stage: variant.stage_x,
+            x_src: x_loc.f("i"),
+            norm: norm_ctx,
+            mxfp4: units.iter().flatten().any(|u| u.kind == "mxfp4"),
+            prelude,
+            classes: class_ctx,
+            argmax: argmax_ctx,
+        };
+        let source = match templates::render(templates::FUSED_MATVEC, &ctx) {
+            Ok(s) => s,
+            Err(e) => {
+                // A generator bug: say so and run the group unfused.
+                eprintln!("zaya-wgpu: fused matvec `{label}` not generated: {e}");
+                return None;
+            }
+        };
+        let shader = Shader::Generated(Arc::new(GeneratedShader {
+            label: format!("fused_{label}_{variant}"),
+            source,
+            writable: self.b.writable.clone(),
+            matvec: Some(MatVecPoint {
+                shape,
+                cap,
+                variant,
+            }),
+        }));
         let mut dispatches = vec![Dispatch {
             shader,
             params: [0; PARAM_WORDS],
-            workgroups: workgroups as u32,
+            workgroups: launch.workgroups() as u32,
             bindings: self.b.res.clone(),
         }];
         dispatches.extend(second);
@@ -728,6 +971,22 @@ impl Gen<'_, '_> {
             dispatches,
             constant: false,
         }])
+    }
+
+    /// The first weight row of a dequant (`0u`, or the expert index times the rows per
+    /// index, the index clamped to the stack).
+    fn index_base(&mut self, i: usize, w: usize) -> Option<String> {
+        let inst = &self.l.g.insts[i];
+        let decl = self.l.g.weights[w].dims.clone();
+        Some(match inst.inputs.first().copied() {
+            None => "0u".to_string(),
+            Some(idx) => {
+                let at = self.input(idx)?.word("0u");
+                let bound = decl.first().copied().unwrap_or(1).max(1);
+                let rpi = crate::weights::rows_per_index(&decl);
+                format!("(min({at}, {}u) * {rpi}u)", bound - 1)
+            }
+        })
     }
 
     /// The vector all matvecs of the group read (external, or the RMSNorm of an external
@@ -790,51 +1049,6 @@ impl Gen<'_, '_> {
         Some((src, norm, weights))
     }
 
-    /// Defines `xv_fused(i)` (the matvec vector, normed when there is a prologue) and
-    /// returns the prologue code that computes the norm's scale once per workgroup and,
-    /// when the vector fits next to the `nparts` partial-sum arrays in 16 KiB of
-    /// workgroup memory, stages it there: every lane reads it once per row.
-    fn vector_accessor(
-        &mut self,
-        src: ValueId,
-        norm: Option<(ValueId, f32)>,
-        nparts: u64,
-    ) -> Option<String> {
-        let h = self.numel(src);
-        let xloc = self.input(src)?;
-        let (prologue, expr) = match norm {
-            Some((gamma, eps)) => {
-                let gl = self.operand_loc(gamma)?;
-                (
-                    format!(
-                        "    var ss = 0.0;\n    for (var i = lid; i < {h}u; i = i + WG) {{\n        let v = {};\n        ss = ss + v * v;\n    }}\n    norm_inv = 1.0 / sqrt(wg_sum(ss, lid) / f32({h}u) + bitcast<f32>({:#x}u));\n",
-                        xloc.f("i"),
-                        eps.to_bits()
-                    ),
-                    format!("{} * norm_inv * {}", xloc.f("i"), gl.f("i")),
-                )
-            }
-            None => (String::new(), xloc.f("i")),
-        };
-        let _ = writeln!(self.helpers, "var<private> norm_inv: f32;");
-        // Workgroup words: the staged vector, the partial sums, `reduce_wg`'s two arrays.
-        let words = h + (nparts + 2) * MATVEC_WG as u64;
-        if h > MATVEC_STAGE_MAX || words * 4 > 16384 {
-            let _ = writeln!(
-                self.helpers,
-                "fn xv_fused(i: u32) -> f32 {{\n    return {expr};\n}}"
-            );
-            return Some(prologue);
-        }
-        let _ = writeln!(
-            self.helpers,
-            "var<workgroup> xs: array<f32, {h}>;\nfn xv_fused(i: u32) -> f32 {{\n    return xs[i];\n}}"
-        );
-        Some(format!(
-            "{prologue}    for (var i = lid; i < {h}u; i = i + WG) {{\n        xs[i] = {expr};\n    }}\n    workgroupBarrier();\n"
-        ))
-    }
-
     /// The row class of an epilogue op with `n` elements: the class of its per-row
     /// operands, or the only class of that length; `Some(None)` for a scalar op.
     fn epilogue_class(
@@ -842,7 +1056,7 @@ impl Gen<'_, '_> {
         inputs: &[ValueId],
         n: u64,
         role: &HashMap<ValueId, Role>,
-        classes: &[Class],
+        classes: &[ClassPlan],
     ) -> Option<Option<usize>> {
         let mut class = None;
         for v in inputs {
@@ -907,9 +1121,9 @@ fn argmax_partials(out_buffer: usize, partials: u64) -> Dispatch {
         "    var best = bitcast<f32>(0x7fc00000u);\n    var bi = 0xffffffffu;\n    for (var k = lid; k < {partials}u; k = k + WG) {{\n        let v = bitcast<f32>({scratch}[2u * k]);\n        let i = {scratch}[2u * k + 1u];\n        if (argmax_better(v, i, best, bi)) {{\n            best = v;\n            bi = i;\n        }}\n    }}\n    let r = wg_argmax(best, bi, lid);\n    if (lid == 0u) {{\n        {name}[0] = select(r, 0u, r == 0xffffffffu);\n    }}\n"
     );
     let source = format!(
-        "{}\n{}\n{}\n@compute @workgroup_size({MATVEC_WG})\nfn main(@builtin(local_invocation_index) lid: u32) {{\n{body}}}\n",
+        "{}\n{}\n{}\n@compute @workgroup_size({ARGMAX_WG})\nfn main(@builtin(local_invocation_index) lid: u32) {{\n{body}}}\n",
         wgsl::COMMON,
-        wgsl::reduce_wg(MATVEC_WG),
+        wgsl::reduce_wg(ARGMAX_WG),
         b.decls()
     );
     Dispatch {
@@ -917,6 +1131,7 @@ fn argmax_partials(out_buffer: usize, partials: u64) -> Dispatch {
             label: "argmax_partials".into(),
             source,
             writable: b.writable.clone(),
+            matvec: None,
         })),
         params: [0; PARAM_WORDS],
         workgroups: 1,

@@ -18,6 +18,9 @@ pub mod plan;
 pub mod program;
 pub mod sampler;
 pub mod session;
+mod templates;
+pub mod tune;
+pub mod variant;
 pub mod weights;
 pub mod wgsl;
 
@@ -53,6 +56,7 @@ pub fn graph_shaders(
             ctx: 1,
             max_bindings,
             max_binding_bytes,
+            matvec: &variant::MatVecTarget::default(),
         },
     )?;
     Ok(plan

@@ -10,10 +10,12 @@ use naga::back::msl;
 /// every Apple Silicon Mac).
 pub const MSL_VERSION: (u8, u8) = (2, 1);
 
-/// What the kernels may use: only `unpack2x16float` (f16 data read from u32 words), which
-/// every Metal, Vulkan, DX12 and GLES 3.1 device offers (wgpu's `SHADER_F16_IN_F32`).
+/// What the kernels may use: `unpack2x16float` (f16 data read from u32 words), which every
+/// Metal, Vulkan, DX12 and GLES 3.1 device offers (wgpu's `SHADER_F16_IN_F32`), and the
+/// subgroup operations of the fused matvec's subgroup variants (chosen only on devices with
+/// `Features::SUBGROUP`).
 pub const CAPABILITIES: naga::valid::Capabilities =
-    naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32;
+    naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32.union(naga::valid::Capabilities::SUBGROUP);
 
 /// Parses and validates a WGSL module.
 pub fn validate(label: &str, wgsl: &str) -> Result<(naga::Module, naga::valid::ModuleInfo)> {

@@ -125,6 +125,8 @@ pub struct LowerInput<'a> {
     pub max_bindings: u32,
     /// Largest storage binding in bytes (scratch of generated kernels must fit).
     pub max_binding_bytes: u64,
+    /// What the fused matvec template may use on the device, and its tuned variants.
+    pub matvec: &'a crate::variant::MatVecTarget,
 }
 
 /// Storage bindings a generated kernel may use without a device: Metal offers 31 buffer

@@ -21,6 +21,9 @@ pub(crate) type WindowBuffers = [Option<wgpu::Buffer>; 3];
 pub struct ProgramOptions {
     /// Cap on the bytes of one weight window (below the device's binding limit).
     pub max_window_bytes: Option<u64>,
+    /// The fused matvec target; `None`: the device's, with the variants `zaya-graph tune`
+    /// stored for this adapter (see `tune`), if any.
+    pub matvec: Option<crate::variant::MatVecTarget>,
 }
 
 pub struct GpuProgram {
@@ -31,6 +34,7 @@ pub struct GpuProgram {
     pub(crate) weights: Vec<Vec<WindowBuffers>>,
     pub(crate) pipelines: HashMap<Shader, wgpu::ComputePipeline>,
     weight_bytes: u64,
+    matvec: crate::variant::MatVecTarget,
 }
 
 impl std::fmt::Debug for GpuProgram {
@@ -92,6 +96,10 @@ impl GpuProgram {
             windows.push(wins);
             buffers.push(bufs);
         }
+        let matvec = match &options.matvec {
+            Some(t) => t.clone(),
+            None => crate::tune::device_target(&ctx),
+        };
         let mut program = GpuProgram {
             ctx,
             graph,
@@ -100,6 +108,7 @@ impl GpuProgram {
             weights: buffers,
             pipelines: HashMap::new(),
             weight_bytes,
+            matvec,
         };
         for shader in program.plan(1)?.shaders() {
             let pipeline = program.ctx.pipeline(shader.clone())?;
@@ -119,8 +128,14 @@ impl GpuProgram {
                 ctx,
                 max_bindings,
                 max_binding_bytes,
+                matvec: &self.matvec,
             },
         )
+    }
+
+    /// The fused matvec target this program lowers with.
+    pub fn matvec_target(&self) -> &crate::variant::MatVecTarget {
+        &self.matvec
     }
 
     /// Starts a sequence with room for `capacity` tokens.

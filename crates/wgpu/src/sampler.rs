@@ -143,6 +143,7 @@ impl DeviceSampler {
             label: "sample".into(),
             source: Self::wgsl(),
             writable: vec![false, true, true, true],
+            matvec: None,
         }));
         let pipeline = ctx.pipeline(shader)?;
         let device = &ctx.device;

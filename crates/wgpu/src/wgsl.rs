@@ -128,6 +128,8 @@ pub struct GeneratedShader {
     /// Whether each storage binding (binding k + 1) is writable: pipelines of generated
     /// kernels get an explicit layout, so a binding the body happens not to use still fits.
     pub writable: Vec<bool>,
+    /// For a fused matvec: its shape and variant (what `tune` varies).
+    pub matvec: Option<crate::variant::MatVecPoint>,
 }
 
 /// One shader variant. Everything that changes the source is here; shapes are not (except

@@ -443,6 +443,7 @@ fn weights_case(formats: &[WeightFormat], rows: usize, window_bytes: Option<u64>
         .collect();
     let options = ProgramOptions {
         max_window_bytes: window_bytes,
+        ..Default::default()
     };
     if let Some(ctx) = device()
         && window_bytes.is_some()
@@ -522,4 +523,186 @@ fn bad_tokens_and_a_full_context_are_errors_before_dispatch() {
         Err(GpuError::BadInput { .. })
     ));
     assert!(matches!(program.session(0), Err(GpuError::ZeroCapacity)));
+}
+
+/// The fused matvec template on one graph: a `matvec` group (RMSNorm prologue, two matvecs
+/// of one row class combined by a SwiGLU epilogue, a sibling class of another row count, an
+/// indexed expert weight) and two `head` groups (norm + matvec + argmax, finished in one
+/// launch and in two), for `format` and each forced `variants` (`None`: the default).
+fn fused_matvec_case(format: WeightFormat, variants: &[Option<zaya_wgpu::variant::MatVecVariant>]) {
+    let cols = 128usize;
+    let (a_rows, c_rows, heads) = (24usize, 40usize, [50usize, 300]);
+    let mut g = Graph::new("fused");
+    let x = g.add_input(TensorType::f32([cols as u64]), "x");
+    let gamma = g.add_input(TensorType::f32([cols as u64]), "gamma");
+    let expert = g.add_input(TensorType::new(DType::U32, [1u64]), "expert");
+    let mut rng = Rng(29);
+    let mut stores = vec![];
+    let mut weight = |g: &mut Graph, name: &str, shape: Vec<usize>| {
+        let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        let w = g.add_weight(name, format, &dims);
+        let rows: usize = shape[..shape.len() - 1].iter().product();
+        stores.push((shape, random_packed(&mut rng, format, rows, cols)));
+        w
+    };
+    let wa = weight(&mut g, "a", vec![a_rows, cols]);
+    let wb = weight(&mut g, "b", vec![3, a_rows, cols]);
+    let wc = weight(&mut g, "c", vec![c_rows, cols]);
+    let wh: Vec<_> = heads
+        .iter()
+        .enumerate()
+        .map(|(k, &h)| weight(&mut g, &format!("head{k}"), vec![h, cols]))
+        .collect();
+    let group = g.add_group("matvec");
+    let mut grouped = |g: &mut Graph, o: Op, ins: &[ValueId], group| {
+        let v = op(g, o, ins);
+        if let Some(last) = g.insts.last_mut() {
+            last.group = Some(group);
+        }
+        v
+    };
+    let n = grouped(&mut g, Op::RmsNorm { eps: 1e-5 }, &[x, gamma], group);
+    let da = grouped(&mut g, Op::Dequant { weight: wa }, &[], group);
+    let ya = grouped(&mut g, Op::MatVec, &[da, n], group);
+    let db = grouped(&mut g, Op::Dequant { weight: wb }, &[expert], group);
+    let yb = grouped(&mut g, Op::MatVec, &[db, n], group);
+    let dc = grouped(&mut g, Op::Dequant { weight: wc }, &[], group);
+    let yc = grouped(&mut g, Op::MatVec, &[dc, n], group);
+    let act = grouped(&mut g, Op::Unary { op: UnaryOp::Silu }, &[ya], group);
+    let swiglu = grouped(&mut g, Op::Binary { op: BinaryOp::Mul }, &[act, yb], group);
+    g.add_output("swiglu", swiglu);
+    g.add_output("c", yc);
+    for (k, &w) in wh.iter().enumerate() {
+        let head = g.add_group("head");
+        let nx = grouped(&mut g, Op::RmsNorm { eps: 1e-5 }, &[x, gamma], head);
+        let d = grouped(&mut g, Op::Dequant { weight: w }, &[], head);
+        let logits = grouped(&mut g, Op::MatVec, &[d, nx], head);
+        let token = grouped(&mut g, Op::Argmax, &[logits], head);
+        g.add_output(format!("logits{k}"), logits);
+        g.add_output(format!("token{k}"), token);
+    }
+    g.validate().unwrap();
+    let names: Vec<String> = (0..stores.len()).map(|i| format!("w{i}")).collect();
+    let packed: Vec<PackedWeight> = stores
+        .iter()
+        .zip(&names)
+        .map(|((shape, b), name)| {
+            PackedWeight::new(
+                name,
+                format,
+                shape,
+                &b.packed,
+                b.scales.as_deref(),
+                b.biases.as_deref(),
+            )
+            .unwrap()
+        })
+        .collect();
+    let gpu_w: Vec<WeightData> = packed.iter().map(|p| WeightData::Packed(*p)).collect();
+    let xs: Vec<Vec<f32>> = (0..2).map(|_| rng.vec(cols)).collect();
+    let gammas = rng.vec(cols);
+    let ids = [[2u32], [0]];
+    let inputs: Vec<Vec<Input>> = xs
+        .iter()
+        .zip(&ids)
+        .map(|(x, id)| vec![Input::F32(x), Input::F32(&gammas), Input::U32(id)])
+        .collect();
+    let Some(ctx) = device() else { return };
+    for v in variants {
+        let mut target = zaya_wgpu::tune::untuned_target(&ctx);
+        target.force = *v;
+        let options = ProgramOptions {
+            matvec: Some(target),
+            ..Default::default()
+        };
+        // Every group must run as one fused kernel with the forced variant.
+        let p = GpuProgram::with_options(Arc::clone(&ctx), g.clone(), &gpu_w, &options).unwrap();
+        let plan = p.plan(8).unwrap();
+        let fused: Vec<String> = plan
+            .kernels
+            .iter()
+            .filter(|k| k.kind == zaya_wgpu::KernelKind::FusedMatVec)
+            .map(|k| k.dispatches[0].shader.label())
+            .collect();
+        assert_eq!(fused.len(), 3, "{format} {v:?}: {fused:?}");
+        if let Some(v) = v {
+            assert!(
+                fused[0].ends_with(&v.to_string()),
+                "{format}: {fused:?} does not use {v}"
+            );
+        }
+        let cpu_w: Vec<Box<dyn WeightRows>> = packed
+            .iter()
+            .map(|p| Box::new(*p) as Box<dyn WeightRows>)
+            .collect();
+        compare(g.clone(), cpu_w, &gpu_w, &inputs, &options, 1e-5);
+    }
+}
+
+/// A spread of the variant space: both reductions, both load widths, 1..8 rows per pass,
+/// small and large teams and workgroups, staged and unstaged vectors.
+fn variant_sweep() -> Vec<Option<zaya_wgpu::variant::MatVecVariant>> {
+    use zaya_wgpu::variant::MatVecVariant as V;
+    let base = V {
+        wg: 64,
+        rows_per_wg: 16,
+        rows_per_pass: 2,
+        tpr: 8,
+        vec: 4,
+        subgroups: false,
+        stage_x: true,
+    };
+    vec![
+        None,
+        Some(base),
+        Some(V { vec: 1, ..base }),
+        Some(V {
+            wg: 32,
+            tpr: 4,
+            rows_per_pass: 1,
+            rows_per_wg: 8,
+            stage_x: false,
+            ..base
+        }),
+        Some(V {
+            wg: 128,
+            tpr: 16,
+            rows_per_pass: 8,
+            rows_per_wg: 64,
+            ..base
+        }),
+        Some(V {
+            subgroups: true,
+            rows_per_pass: 3,
+            rows_per_wg: 24,
+            ..base
+        }),
+        Some(V {
+            subgroups: true,
+            wg: 32,
+            rows_per_pass: 8,
+            rows_per_wg: 8,
+            vec: 1,
+            stage_x: false,
+            ..base
+        }),
+    ]
+}
+
+#[test]
+fn fused_matvec_variants_match_the_cpu() {
+    let sweep = variant_sweep();
+    for format in all_formats() {
+        let four_bit = matches!(
+            format,
+            WeightFormat::Affine {
+                bits: 4,
+                group_size: 32,
+                scale_dtype: DType::F16
+            }
+        );
+        // Every format with the default and two variants; the ZAYA format with all of them.
+        let variants = if four_bit { &sweep[..] } else { &sweep[..3] };
+        fused_matvec_case(format, variants);
+    }
 }

@@ -57,6 +57,7 @@ fn check_strategy(config: &Config, strategy: &str, skip: zaya_model::SkipMode) {
             ctx: 4096,
             max_bindings,
             max_binding_bytes,
+            matvec: &zaya_wgpu::variant::MatVecTarget::default(),
         },
     )
     .unwrap();
