@@ -821,7 +821,6 @@ impl Gen<'_, '_> {
         for (lc, &(c, rows, row0, window)) in parts_of.iter().enumerate() {
             let class = &classes[c];
             let mut mvs = vec![];
-            let first_m: usize = classes[..c].iter().map(|c| c.matvecs.len()).sum();
             for (k, (w, base, out)) in class.matvecs.iter().enumerate() {
                 let unit = units[c][k];
                 let format = self.l.input.formats[*w];
@@ -850,7 +849,8 @@ impl Gen<'_, '_> {
                     WeightFormat::Float { .. } => (String::new(), String::new()),
                 };
                 mvs.push(MatVecCtx {
-                    m: first_m + k,
+                    // Slot in the class's partial sums (names are local to the class).
+                    m: k,
                     out: out.clone(),
                     kind: unit.kind,
                     packed,

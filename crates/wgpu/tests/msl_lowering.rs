@@ -117,3 +117,143 @@ fn the_zaya1_8b_graph_lowers_to_msl_under_every_strategy() {
         }
     }
 }
+
+/// The fused matvec modules of the tiny fixture under `all` with `target`.
+fn tiny_fused_modules(target: &zaya_wgpu::variant::MatVecTarget) -> Vec<(String, String)> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/zaya-tiny-a/bundle_affine");
+    let config = Config::from_dir(&dir).unwrap();
+    let graph = build_decode_graph(&config, GraphOptions::default()).unwrap();
+    let (graph, _) = zaya_opt::Strategy::parse("all")
+        .unwrap()
+        .apply(&graph)
+        .unwrap();
+    let limits = wgpu::Limits {
+        max_storage_buffers_per_shader_stage: 31,
+        ..wgpu::Limits::default()
+    };
+    let formats: Vec<_> = graph.weights.iter().map(|w| w.format).collect();
+    let max = zaya_wgpu::weights::max_window_bytes(&limits);
+    let windows: Vec<_> = graph
+        .weights
+        .iter()
+        .map(|w| zaya_wgpu::weights::plan_windows(&w.source, w.format, &w.dims, max).unwrap())
+        .collect();
+    let (max_bindings, max_binding_bytes) = LowerInput::limits_of(&limits);
+    let plan = lower(
+        &graph,
+        &LowerInput {
+            formats: &formats,
+            windows: &windows,
+            ctx: 64,
+            max_bindings,
+            max_binding_bytes,
+            matvec: target,
+        },
+    )
+    .unwrap();
+    plan.shaders()
+        .into_iter()
+        .filter(|s| matches!(s, wgsl::Shader::Generated(g) if g.matvec.is_some()))
+        .map(|s| (s.label(), s.wgsl()))
+        .collect()
+}
+
+/// Every variant `tune` may pick for the tiny model's fused matvecs (with and without
+/// subgroups) validates and lowers to MSL.
+#[test]
+fn every_fused_matvec_variant_lowers_to_msl() {
+    use zaya_wgpu::variant::{MatVecTarget, candidates};
+    for subgroups in [false, true] {
+        let target = MatVecTarget {
+            subgroups,
+            ..Default::default()
+        };
+        let mut seen = std::collections::HashSet::new();
+        let defaults = tiny_fused_modules(&target);
+        assert!(!defaults.is_empty());
+        for (label, source) in &defaults {
+            check(label, source);
+        }
+        // The candidates of a norm-prologue 4-bit matvec, forced on every group they fit.
+        let shape = zaya_wgpu::variant::MatVecShape {
+            class_rows: vec![128],
+            cols: 128,
+            formats: vec!["affine4".into()],
+            norm: true,
+            argmax: false,
+        };
+        let cap = zaya_wgpu::variant::Capability {
+            vec4: true,
+            stage_words: 128,
+            max_class_matvecs: 2,
+            one_pass_argmax: false,
+        };
+        for v in candidates(&target, &shape, &cap) {
+            let forced = MatVecTarget {
+                force: Some(v),
+                ..target.clone()
+            };
+            for (label, source) in tiny_fused_modules(&forced) {
+                if seen.insert(source.clone()) {
+                    check(&label, &source);
+                }
+            }
+        }
+        assert!(seen.len() > 20, "{} distinct modules", seen.len());
+    }
+}
+
+/// The generated WGSL of a few variants, pinned as text (`UPDATE_SNAPSHOTS=1` rewrites).
+#[test]
+fn fused_matvec_snapshots() {
+    use zaya_wgpu::variant::{MatVecTarget, MatVecVariant};
+    let base = MatVecVariant {
+        wg: 64,
+        rows_per_wg: 16,
+        rows_per_pass: 2,
+        tpr: 8,
+        vec: 4,
+        subgroups: false,
+        stage_x: true,
+    };
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    for v in [
+        base,
+        MatVecVariant {
+            subgroups: true,
+            rows_per_pass: 4,
+            ..base
+        },
+        MatVecVariant {
+            vec: 1,
+            stage_x: false,
+            rows_per_pass: 1,
+            rows_per_wg: 8,
+            ..base
+        },
+    ] {
+        let target = MatVecTarget {
+            subgroups: true,
+            force: Some(v),
+            ..Default::default()
+        };
+        let modules = tiny_fused_modules(&target);
+        let (label, source) = modules
+            .iter()
+            .find(|(l, _)| l.ends_with(&v.to_string()))
+            .unwrap_or_else(|| panic!("no module uses {v}: {modules:?}"));
+        let path = dir.join(format!("{}.wgsl", label.replace(['/', ' '], "_")));
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, source).unwrap();
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_SNAPSHOTS=1 to write)", path.display()));
+        assert!(
+            want == *source,
+            "{} differs from the generated WGSL (UPDATE_SNAPSHOTS=1 to accept)",
+            path.display()
+        );
+    }
+}
