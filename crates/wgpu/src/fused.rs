@@ -107,7 +107,11 @@ impl Binder {
             .map(|k| BindingCtx {
                 binding: k + 1,
                 name: format!("b{k}"),
-                access: if self.writable[k] { "read_write" } else { "read" },
+                access: if self.writable[k] {
+                    "read_write"
+                } else {
+                    "read"
+                },
                 elem: self.elems[k],
             })
             .collect()
@@ -529,8 +533,10 @@ impl Unit {
                 }
             }
         };
-        (unit.ue > 0 && cols % unit.ue == 0 && (unit.ue % 8 == 0 || !unit.kind.starts_with("affine")))
-            .then_some(unit)
+        (unit.ue > 0
+            && cols % unit.ue == 0
+            && (unit.ue % 8 == 0 || !unit.kind.starts_with("affine")))
+        .then_some(unit)
     }
 }
 

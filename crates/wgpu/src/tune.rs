@@ -223,7 +223,8 @@ fn build(ctx: &Arc<GpuContext>, case: &TuneCase<'_>, target: MatVecTarget) -> Re
         matvec: Some(target),
         ..Default::default()
     };
-    let program = GpuProgram::with_options(Arc::clone(ctx), case.graph.clone(), &case.weights, &options)?;
+    let program =
+        GpuProgram::with_options(Arc::clone(ctx), case.graph.clone(), &case.weights, &options)?;
     let session = program.session(4)?;
     Ok(Built { session })
 }
@@ -239,13 +240,20 @@ fn check(built: &mut Built, case: &TuneCase<'_>) -> Result<Option<String>> {
                 .iter()
                 .zip(g)
                 .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) })
+                .fold(
+                    0.0f32,
+                    |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) },
+                )
                 .gt(&TOLERANCE)
-                .then(|| format!("{name} differs from the CPU interpreter by more than {TOLERANCE}")),
+                .then(|| {
+                    format!("{name} differs from the CPU interpreter by more than {TOLERANCE}")
+                }),
             (Tensor::U32(w), Tensor::U32(g)) => {
                 (w != g).then(|| format!("{name} differs from the CPU interpreter"))
             }
-            _ => Some(format!("{name} has another type or length than the reference")),
+            _ => Some(format!(
+                "{name} has another type or length than the reference"
+            )),
         };
         if bad.is_some() {
             return Ok(bad);
@@ -301,7 +309,10 @@ pub fn tune_kernel(
             continue;
         }
         if started.elapsed().as_secs_f64() > budget.max_seconds {
-            log(&format!("{key}: time budget spent after {} variants", scores.len()));
+            log(&format!(
+                "{key}: time budget spent after {} variants",
+                scores.len()
+            ));
             break;
         }
         let mut target = base.clone();

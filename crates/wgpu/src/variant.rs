@@ -220,7 +220,11 @@ impl MatVecVariant {
 /// The variant a shape gets on a target: the tuned one when it is valid, else the default.
 pub fn choose(target: &MatVecTarget, shape: &MatVecShape, cap: &Capability) -> MatVecVariant {
     let tuned = target.tuned.get(&shape.to_string());
-    match tuned.into_iter().chain(&target.force).find(|v| v.fits(target, shape, cap)) {
+    match tuned
+        .into_iter()
+        .chain(&target.force)
+        .find(|v| v.fits(target, shape, cap))
+    {
         Some(v) => *v,
         None => default_variant(target, shape, cap),
     }
@@ -281,10 +285,18 @@ fn pass_rows(v: &MatVecVariant) -> u32 {
 }
 
 /// The variants `tune` times for a shape (valid ones only), the default first.
-pub fn candidates(target: &MatVecTarget, shape: &MatVecShape, cap: &Capability) -> Vec<MatVecVariant> {
+pub fn candidates(
+    target: &MatVecTarget,
+    shape: &MatVecShape,
+    cap: &Capability,
+) -> Vec<MatVecVariant> {
     let total: u64 = shape.class_rows.iter().sum();
     let mut out = vec![default_variant(target, shape, cap)];
-    let sg_modes: &[bool] = if target.subgroups { &[true, false] } else { &[false] };
+    let sg_modes: &[bool] = if target.subgroups {
+        &[true, false]
+    } else {
+        &[false]
+    };
     for &subgroups in sg_modes {
         for wg in [32u32, 64, 128] {
             for rows_per_pass in [2u32, 4, 8] {
@@ -381,7 +393,11 @@ mod tests {
             ..good
         };
         target.tuned.insert(s.to_string(), bad);
-        assert_ne!(choose(&target, &s, &CAP), bad, "no subgroups on this target");
+        assert_ne!(
+            choose(&target, &s, &CAP),
+            bad,
+            "no subgroups on this target"
+        );
         assert_eq!(good.to_string(), "wg32_r16_p2_t8_v4_xs");
     }
 
