@@ -554,7 +554,7 @@ fn fused_matvec_case(format: WeightFormat, variants: &[Option<zaya_wgpu::variant
         .map(|(k, &h)| weight(&mut g, &format!("head{k}"), vec![h, cols]))
         .collect();
     let group = g.add_group("matvec");
-    let mut grouped = |g: &mut Graph, o: Op, ins: &[ValueId], group| {
+    let grouped = |g: &mut Graph, o: Op, ins: &[ValueId], group| {
         let v = op(g, o, ins);
         if let Some(last) = g.insts.last_mut() {
             last.group = Some(group);
