@@ -4,25 +4,27 @@
 //! Two templates cover every group a strategy (or a custom pass) can make:
 //!
 //! - **Fused matvec** (`matvec` and `head` groups, and any group of the same shape): an
-//!   optional RMSNorm prologue (recomputed by every workgroup, so no launch produces the
-//!   normed vector; the vector is staged once per workgroup in workgroup memory when it
-//!   fits), one or more matvecs reading their weights packed (affine 4/8-bit, MXFP4,
-//!   f16/bf16/f32; an expert index read from a GPU buffer), and a per-row elementwise
-//!   epilogue generated from the group's unary/binary/select/const/vector-weight ops (bias,
-//!   SwiGLU, gate-prob scale, skip `select`, residual merge). Rows of sibling matvecs are
-//!   concatenated and split across workgroups, each computing [`MATVEC_TPR`]-thread "lanes"
-//!   of rows in batches (one segmented reduction per batch, not one workgroup reduction per
-//!   row); matvecs with the same number of rows compute the same row together, so an epilogue that combines them (SwiGLU) stays per row. An
-//!   `argmax` over the result (the greedy head) is finished in the same launch up to
-//!   [`ONE_PASS_ARGMAX`] rows, else reduced to per-workgroup partial maxima and finished by
-//!   a one-workgroup launch: exactly the dispatch count of `zaya_opt::Plan`.
+//!   optional RMSNorm prologue (recomputed by every workgroup; the normed vector is staged
+//!   in workgroup memory when it fits), one or more matvecs reading their weights packed
+//!   (affine 4/8-bit, MXFP4, f16/bf16/f32; an expert index read from a GPU buffer), and a
+//!   per-row elementwise epilogue generated from the group's unary/binary/select/const/
+//!   vector-weight ops (bias, SwiGLU, gate-prob scale, skip `select`, residual merge).
+//!   Matvecs with the same row count form a class and compute the same row together, so an
+//!   epilogue that combines them (SwiGLU) stays per row. The kernel text is the template
+//!   `shaders/fused_matvec.wgsl.j2`; its parameters are a [`MatVecVariant`] picked by
+//!   [`variant::choose`] (tuned per device by `zaya-graph tune`, see `tune`), and the
+//!   workgroup counts come from [`Launch`]. An `argmax` over the result (the greedy head) is
+//!   finished in the same launch up to [`ONE_PASS_ARGMAX`] rows, else reduced to
+//!   per-workgroup partial maxima and finished by a one-workgroup launch: exactly the
+//!   dispatch count of `zaya_opt::Plan`.
 //! - **Region** (`cca`, `router`, `lookup`, anything else): one workgroup executes the
 //!   group's body in program order, every op parallelized over the workgroup's threads,
 //!   with a barrier after each; intermediates live in a scratch buffer, values used outside
 //!   the group in their own buffers. Row ops and attention reuse the bodies of the
 //!   primitive templates (`row_*.wgsl`, `attention_head.wgsl`) through renamed accessors.
 //!
-//! Weights with several windows are bound window by window in the same launch; a generated
+//! Weights with several windows are bound window by window in the same launch: in a fused
+//! matvec each window is a launch class of its own workgroups; in a region a generated
 //! accessor picks the window by row. A group that does not fit either template (an op the
 //! matvec shape does not allow is simply a region; a region needing more storage bindings
 //! than the device offers, or a weight operand that is not read through a dequant) is
