@@ -37,8 +37,11 @@ use zaya_model::{Bundle, Config, ModelError, SkipMode};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
-    /// The reference interpreter (`zaya-cpu`): exact, portable, slow on the full model.
+    /// The best hardware GPU adapter, else the CPU interpreter (a software adapter such as
+    /// lavapipe counts as none: it is slower than the interpreter on this model).
     #[default]
+    Auto,
+    /// The reference interpreter (`zaya-cpu`): exact, portable, slow on the full model.
     Cpu,
     /// The wgpu backend (`zaya-wgpu`; `--adapter NAME`, `WGPU_BACKEND=vulkan|metal|gl|dx12`).
     Wgpu,
@@ -47,6 +50,7 @@ pub enum Backend {
 impl Backend {
     pub fn as_str(self) -> &'static str {
         match self {
+            Backend::Auto => "auto",
             Backend::Cpu => "cpu",
             Backend::Wgpu => "wgpu",
         }
@@ -72,6 +76,15 @@ impl Device {
     /// for the wgpu backend.
     pub fn open(backend: Backend, adapter: Option<&str>) -> Result<Device, EngineError> {
         match backend {
+            // Naming an adapter is choosing the GPU.
+            Backend::Auto if adapter.is_some() => Device::open(Backend::Wgpu, adapter),
+            Backend::Auto => {
+                let hardware = zaya_wgpu::list_adapters()
+                    .iter()
+                    .any(|a| a.device_type != "Cpu");
+                // Adapters are ranked hardware first, so the wgpu default is the best one.
+                Device::open(if hardware { Backend::Wgpu } else { Backend::Cpu }, None)
+            }
             Backend::Cpu => match adapter {
                 Some(name) => Err(EngineError::AdapterOnCpu(name.to_string())),
                 None => Ok(Device::Cpu),
@@ -127,14 +140,44 @@ impl Device {
         }
     }
 
+    /// The strategy this device runs when none is given: every fusion on a GPU (fewer
+    /// launches and less memory traffic); none on the CPU interpreter, which executes a fused
+    /// group instruction by instruction at the same speed, so the passes would only cost load
+    /// time.
+    pub fn default_strategy(&self) -> &'static str {
+        match self {
+            Device::Cpu => STRATEGY_NONE,
+            Device::Gpu(_) => STRATEGY_ALL,
+        }
+    }
+
+    /// Which matvec kernels the device runs: the variants `zaya-graph tune` chose for this
+    /// adapter (its cache file) or the defaults.
+    pub fn kernels(&self) -> String {
+        match self {
+            Device::Cpu => "interpreter kernels".into(),
+            Device::Gpu(ctx) => match zaya_wgpu::tune::load(&ctx.summary) {
+                Some(cache) => format!(
+                    "tuned kernels ({} shapes{})",
+                    cache.shapes.len(),
+                    zaya_wgpu::tune::cache_path(&ctx.summary)
+                        .map_or(String::new(), |p| format!(", {}", p.display()))
+                ),
+                None => "default kernels (not tuned: `zaya-graph tune`)".into(),
+            },
+        }
+    }
+
     /// Whether kernels can be timed one by one on the device.
     pub fn timestamps(&self) -> bool {
         matches!(self, Device::Gpu(ctx) if ctx.features.timestamp_query)
     }
 }
 
-/// The strategy used when none is given: the graph exactly as built.
+/// The graph exactly as built (the reference of every strategy; the CPU's default).
 pub const STRATEGY_NONE: &str = "none";
+/// Every fusion (a GPU's default).
+pub const STRATEGY_ALL: &str = "all";
 
 /// How to build an engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,7 +188,7 @@ pub struct EngineOptions {
     /// Session capacity in tokens: the prompt plus everything generated must fit.
     pub context: usize,
     /// Fusion strategy (`--strategy`: `none`, `dequant`, `dequant+epilogue`, `cca`, `all`, or
-    /// a `+`-composition); `None` means [`STRATEGY_NONE`].
+    /// a `+`-composition); `None` means the device's default ([`Device::default_strategy`]).
     pub strategy: Option<String>,
     /// GPU adapter name (case-insensitive substring, `--adapter`); `None` picks the best.
     /// `WGPU_BACKEND` narrows the backends searched.
@@ -166,6 +209,19 @@ impl EngineOptions {
             strategy: None,
             adapter: None,
             columns: None,
+        }
+    }
+
+    /// These options with the strategy resolved for `device` (its default when none is given).
+    pub fn on(&self, device: &Device) -> EngineOptions {
+        EngineOptions {
+            backend: device.backend(),
+            strategy: Some(
+                self.strategy
+                    .clone()
+                    .unwrap_or_else(|| device.default_strategy().to_string()),
+            ),
+            ..self.clone()
         }
     }
 
@@ -239,7 +295,8 @@ pub fn check_vocab(tokenizer: &Tokenizer, config: &Config) -> Result<(), EngineE
 }
 
 /// The graph every engine runs: the decode graph of `bundle` with `options.skip`, its greedy
-/// `next_token` restricted to `options.columns`, optimized by `options.strategy`.
+/// `next_token` restricted to `options.columns`, optimized by `options.strategy` (or
+/// [`STRATEGY_NONE`] when it is `None`; [`Model::load`] puts the device's default there).
 pub fn decode_graph(
     bundle: &Bundle,
     options: &EngineOptions,
@@ -287,6 +344,9 @@ pub struct Model {
     context: usize,
     /// Columns the graph's greedy `next_token` ranges over.
     greedy_columns: usize,
+    /// The strategy the graph was optimized with, and whether it was the device's default.
+    strategy: String,
+    strategy_defaulted: bool,
 }
 
 impl std::fmt::Debug for Model {
@@ -308,11 +368,14 @@ impl Model {
     ) -> Result<Model, EngineError> {
         options.validate()?;
         on_stage(LoadStage::BuildGraph);
-        let graph = decode_graph(&bundle, options)?;
-        on_stage(LoadStage::BindWeights);
+        // The device first: it decides the default strategy.
         let device = Device::open(options.backend, options.adapter.as_deref())?;
+        let defaulted = options.strategy.is_none();
+        let options = options.on(&device);
+        let graph = decode_graph(&bundle, &options)?;
+        on_stage(LoadStage::BindWeights);
         on_stage(LoadStage::AllocateSession);
-        Model::bind(bundle, &device, graph, options)
+        Model::bind(bundle, &device, graph, &options, defaulted)
     }
 
     /// [`Self::load`] on an already opened device (several models can share one GPU).
@@ -322,8 +385,10 @@ impl Model {
         options: &EngineOptions,
     ) -> Result<Model, EngineError> {
         options.validate()?;
-        let graph = decode_graph(&bundle, options)?;
-        Model::bind(bundle, device, graph, options)
+        let defaulted = options.strategy.is_none();
+        let options = options.on(device);
+        let graph = decode_graph(&bundle, &options)?;
+        Model::bind(bundle, device, graph, &options, defaulted)
     }
 
     fn bind(
@@ -331,9 +396,12 @@ impl Model {
         device: &Device,
         graph: Graph,
         options: &EngineOptions,
+        strategy_defaulted: bool,
     ) -> Result<Model, EngineError> {
         let executor = device.bind(&bundle, graph)?;
         Ok(Model {
+            strategy: options.strategy.clone().unwrap_or(STRATEGY_NONE.into()),
+            strategy_defaulted,
             greedy_columns: options.columns.unwrap_or(bundle.config.vocab_size),
             context: options.context,
             device: device.clone(),
@@ -371,6 +439,33 @@ impl Model {
 
     pub fn backend(&self) -> Backend {
         self.device.backend()
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The strategy the graph was optimized with.
+    pub fn strategy(&self) -> &str {
+        &self.strategy
+    }
+
+    /// What this model runs on, in one line: backend and adapter, strategy, KV dtype,
+    /// tuned or default kernels, context (`run`/`chat`/`smoke` print it on stderr).
+    pub fn describe_path(&self) -> String {
+        format!(
+            "{} backend on {}, strategy {}{}, KV cache f32, {}, context {} tokens",
+            self.device.backend(),
+            self.device.describe(),
+            self.strategy,
+            if self.strategy_defaulted {
+                " (the device's default)"
+            } else {
+                ""
+            },
+            self.device.kernels(),
+            self.context
+        )
     }
 
     /// The bound graph, for callers that run it directly (`eval` reads router choices).

@@ -35,6 +35,8 @@ enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Convert a float checkpoint (original or HF naming) into a quantized bundle.
     Convert(cmd::convert::ConvertArgs),
+    /// Time the GPU kernel variants on this adapter; later runs use the fastest correct ones.
+    Tune(cmd::tune::TuneArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Smoke(args) => cmd::smoke::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Convert(args) => cmd::convert::run(args),
+        Command::Tune(args) => cmd::tune::run(args),
     };
     match result {
         Ok(code) => code,

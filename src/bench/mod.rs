@@ -77,7 +77,7 @@ impl Default for BenchOptions {
         BenchOptions {
             model: model::ModelSpec::default(),
             strategies: zaya_opt::STRATEGIES.iter().map(|s| s.to_string()).collect(),
-            backend: BenchBackend::Wgpu,
+            backend: BenchBackend::Auto,
             adapter: None,
             tokens: 16,
             warmup: 2,
@@ -432,7 +432,7 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
             log,
         )?;
         return Ok(BenchReport {
-            backend: options.backend,
+            backend: device.backend(),
             device: device.describe(),
             timestamp_query: device.timestamps(),
             model: model_info,
@@ -552,7 +552,7 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
             options.tolerance,
             "cpu none",
         )];
-        if options.backend == BenchBackend::Wgpu {
+        if device.backend() == BenchBackend::Wgpu {
             match &backend_none {
                 Some(r) => checks.push(check::compare_logits(
                     r,
@@ -676,7 +676,7 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
     }
 
     Ok(BenchReport {
-        backend: options.backend,
+        backend: device.backend(),
         device: device.describe(),
         timestamp_query: device.timestamps(),
         model: model_info,

@@ -35,8 +35,8 @@ pub struct BenchArgs {
         default_value = "none,dequant,dequant+epilogue,cca,all"
     )]
     pub strategies: Vec<String>,
-    /// Execution backend.
-    #[arg(long, value_enum, default_value_t = Backend::Wgpu)]
+    /// Execution backend (`auto`: the best hardware GPU, else the CPU).
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
     /// Timed decode tokens per strategy.
     #[arg(long, default_value_t = 16)]

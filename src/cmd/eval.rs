@@ -22,15 +22,16 @@ pub struct EvalArgs {
     /// Token ids fed one by one after the prompt, through the cache.
     #[arg(long, value_delimiter = ',')]
     pub decode_ids: Vec<u32>,
-    /// Execution backend.
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    /// Execution backend (`auto`: the best hardware GPU, else the CPU).
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
     /// GPU adapter (case-insensitive substring of its name; see `zaya-graph devices`).
     #[arg(long)]
     pub adapter: Option<String>,
-    /// Fusion strategy (`none`, `dequant`, `dequant+epilogue`, `cca`, `all`, or a `+`-composition).
-    #[arg(long, default_value = "none")]
-    pub strategy: String,
+    /// Fusion strategy (`none`, `dequant`, `dequant+epilogue`, `cca`, `all`, or a
+    /// `+`-composition) [default: `all` on a GPU, `none` on the CPU].
+    #[arg(long, value_name = "S")]
+    pub strategy: Option<String>,
     /// What the MoE does for tokens routed to the skip expert.
     #[arg(long, default_value_t = SkipMode::Zero)]
     pub mod_skip: SkipMode,
@@ -61,7 +62,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         backend: args.backend,
         skip: args.mod_skip,
         context: tokens.len(),
-        strategy: Some(args.strategy.clone()),
+        strategy: args.strategy.clone(),
         adapter: args.adapter.clone(),
         columns: None,
     };
@@ -101,8 +102,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         "eval: {} prompt + {} decode tokens on {} with strategy {} ({} skip) -> {}",
         p,
         args.decode_ids.len(),
-        args.backend,
-        args.strategy,
+        model.backend(),
+        model.strategy(),
         args.mod_skip,
         args.out.display()
     );

@@ -29,13 +29,14 @@ pub struct ModelArgs {
     /// Without it, a tiny built-in demo model with random weights is used.
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
-    /// Execution backend.
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    /// Execution backend (`auto`: the best hardware GPU, else the CPU).
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
     /// GPU adapter (case-insensitive substring of its name; see `zaya-graph devices`).
     #[arg(long)]
     pub adapter: Option<String>,
-    /// Graph optimization strategy (only `none` until the optimizer lands).
+    /// Fusion strategy (`none`, `dequant`, `dequant+epilogue`, `cca`, `all`, or a
+    /// `+`-composition) [default: `all` on a GPU, `none` on the CPU].
     #[arg(long, value_name = "S")]
     pub strategy: Option<String>,
     /// What the MoE does for tokens routed to the skip expert.
@@ -280,15 +281,16 @@ impl LoadedModel {
             adapter: args.adapter.clone(),
             columns: Some(self.tokenizer().vocab_size()),
         };
-        let model = Model::load(Arc::clone(&self.bundle), &options, &mut |stage| {
+        let loaded = Model::load(Arc::clone(&self.bundle), &options, &mut |stage| {
             progress.step(stage.describe())
         })
-        .and_then(|model| model.session());
+        .and_then(|model| Ok((model.session()?, model.describe_path())));
         let elapsed = progress.finish();
-        let model = model.with_context(|| format!("cannot load {}", self.dir.display()))?;
+        let (model, path) =
+            loaded.with_context(|| format!("cannot load {}", self.dir.display()))?;
         let c = self.config();
         eprintln!(
-            "loaded {}{} in {:.2} s: {} layers, hidden {}, vocab {}; {} backend, context {} tokens",
+            "loaded {}{} in {:.2} s: {} layers, hidden {}, vocab {}",
             self.dir.display(),
             if self.is_demo {
                 " (demo, random weights)"
@@ -299,9 +301,9 @@ impl LoadedModel {
             c.num_layers,
             c.hidden_size,
             c.vocab_size,
-            options.backend,
-            context
         );
+        // Which path was chosen, so a slow run can be told from a misconfigured one.
+        eprintln!("running on {path}");
         // Spec §4: say where the two skip semantics can disagree for this bundle.
         if let Ok(routes) = zaya_model::verify::skip_routes(&self.bundle) {
             let reachable: Vec<usize> = routes

@@ -8,4 +8,5 @@ pub mod eval;
 pub mod generation;
 pub mod run;
 pub mod smoke;
+pub mod tune;
 pub mod verify;

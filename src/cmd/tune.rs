@@ -1,0 +1,95 @@
+//! `zaya-graph tune`: time the fused matvec variants of a model's decode plan on one GPU
+//! adapter and store the fastest correct ones in that adapter's cache file, which every later
+//! run on the adapter loads (`ZAYA_TUNE=off` ignores it). The work is in `zaya_graph::tune`.
+
+use anyhow::Context;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use zaya_graph::bench::model::{ModelSpec, PreparedModel};
+use zaya_graph::tune::{self, TuneOptions};
+
+#[derive(clap::Args)]
+pub struct TuneArgs {
+    /// A bundle directory to tune for (its formats and shapes).
+    #[arg(long, conflicts_with = "config")]
+    pub model: Option<PathBuf>,
+    /// A config.json to generate a random-weight model for (default: the embedded ZAYA1-8B
+    /// config; every layer pair has the same shapes, so two layers are tuned by default).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Layers of the generated model (even).
+    #[arg(long, value_name = "N")]
+    pub layers: Option<usize>,
+    /// Shrink the generated model's vocabulary (the head's shape changes with it).
+    #[arg(long, value_name = "N")]
+    pub vocab: Option<usize>,
+    /// Comma-separated strategies whose fused matvecs are tuned.
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    pub strategies: Vec<String>,
+    /// Wall-clock budget of the whole run in seconds, shared by the shapes.
+    #[arg(long, default_value_t = 90.0)]
+    pub seconds: f64,
+    /// Case-insensitive substring of the GPU adapter's name (see `zaya-graph devices`).
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// Also write the report as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+pub fn run(args: TuneArgs) -> anyhow::Result<ExitCode> {
+    if !(args.seconds.is_finite() && args.seconds > 0.0) {
+        anyhow::bail!("--seconds {}: must be a positive number", args.seconds);
+    }
+    let layers = match (&args.model, args.layers) {
+        (None, None) => Some(2),
+        (_, l) => l,
+    };
+    let model = PreparedModel::prepare(&ModelSpec {
+        model: args.model.clone(),
+        config: args.config.clone(),
+        layers,
+        vocab: args.vocab,
+        seed: 0,
+    })?;
+    let ctx = Arc::new(zaya_wgpu::GpuContext::new(&zaya_wgpu::AdapterChoice {
+        name: args.adapter.clone(),
+    })?);
+    eprintln!(
+        "tuning {} on {} ({}, {})",
+        model.description, ctx.summary.name, ctx.summary.backend, ctx.summary.device_type
+    );
+    let options = TuneOptions {
+        strategies: args.strategies,
+        seconds: args.seconds,
+    };
+    let report = tune::tune(&model.bundle, &ctx, &options, &mut |l| eprintln!("{l}"))?;
+    println!("| shape | kernel | default | ms | chosen | ms | speed-up |");
+    println!("|---|---|---|---:|---|---:|---:|");
+    for s in &report.shapes {
+        println!(
+            "| `{}` | {} | `{}` | {:.3} | `{}` | {:.3} | {:.2}x |",
+            s.shape,
+            s.kernel,
+            s.default,
+            s.default_ms,
+            s.chosen,
+            s.chosen_ms,
+            s.default_ms / s.chosen_ms
+        );
+    }
+    if let Some(path) = &report.cache {
+        eprintln!(
+            "wrote {} ({} shapes) in {:.1} s",
+            path.display(),
+            report.shapes.len(),
+            report.seconds
+        );
+    }
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("--json {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,220 @@
+//! `zaya-graph tune`: per-device choice of the fused matvec variants.
+//!
+//! Every distinct fused matvec of a strategy's decode plan (the first instance of each shape,
+//! cut out of the real graph with [`crate::bench::kernels::extract_kernel`]) is timed on the
+//! adapter in each variant the template offers there (`zaya_wgpu::tune::tune_kernel`); a
+//! variant whose output differs from the CPU interpreter's is refused. The winners go to the
+//! adapter's cache file, which every later [`zaya_wgpu::GpuProgram`] on that adapter loads.
+
+use anyhow::Context;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use zaya_ir::exec::{Executor, Input};
+use zaya_ir::{DType, Graph, Op};
+use zaya_model::Bundle;
+use zaya_model::graph::{GraphOptions, build_decode_graph_with};
+use zaya_opt::{Plan, PlanOptions, Strategy};
+use zaya_wgpu::GpuContext;
+use zaya_wgpu::tune::{self as gtune, Budget, OwnedInput, TuneCache, TuneCase};
+
+/// What to tune.
+#[derive(Clone, Debug)]
+pub struct TuneOptions {
+    /// Strategies whose plans' fused matvecs are tuned (`all` is the default of `run`).
+    pub strategies: Vec<String>,
+    /// Wall-clock budget of the whole run, shared by the shapes.
+    pub seconds: f64,
+}
+
+impl Default for TuneOptions {
+    fn default() -> Self {
+        TuneOptions {
+            strategies: vec!["all".into()],
+            seconds: 90.0,
+        }
+    }
+}
+
+/// One tuned shape, as reported.
+#[derive(Clone, Debug, Serialize)]
+pub struct TunedReport {
+    pub shape: String,
+    /// The kernel it was cut from (`k12 matvec [l0.mlp]`, strategy).
+    pub kernel: String,
+    pub default: String,
+    pub chosen: String,
+    pub default_ms: f64,
+    pub chosen_ms: f64,
+    pub timed: usize,
+    pub rejected: usize,
+}
+
+/// The outcome of a tuning run.
+#[derive(Clone, Debug, Serialize)]
+pub struct TuneReport {
+    pub adapter: String,
+    pub shapes: Vec<TunedReport>,
+    /// Where the cache was written.
+    pub cache: Option<PathBuf>,
+    pub seconds: f64,
+}
+
+/// A structural key of instructions `start..end`: two kernels with the same key lower to the
+/// same fused matvec shape, so only the first is timed.
+fn signature(g: &Graph, start: usize, end: usize) -> String {
+    let mut key = String::new();
+    for inst in &g.insts[start..end] {
+        key.push_str(inst.op.mnemonic());
+        if let Op::Dequant { weight } = &inst.op {
+            let w = &g.weights[weight.index()];
+            key.push_str(&format!("<{}{:?}>", w.format.tag(), w.dims));
+        }
+        for v in inst.inputs.iter().chain(&inst.outputs) {
+            key.push_str(&format!(" {:?}", g.ty(*v)));
+        }
+        key.push(';');
+    }
+    key
+}
+
+/// Deterministic inputs of a kernel graph (u32 indices 0, so an expert index is in range).
+fn inputs_of(g: &Graph) -> anyhow::Result<Vec<OwnedInput>> {
+    g.inputs
+        .iter()
+        .map(|&v| {
+            let ty = g.ty(v);
+            let n = ty
+                .numel()
+                .context("a kernel input has no static shape")? as usize;
+            Ok(match ty.dtype {
+                DType::U32 => OwnedInput::U32(vec![0; n]),
+                _ => OwnedInput::F32((0..n).map(|i| ((i as f32) * 0.618).sin()).collect()),
+            })
+        })
+        .collect()
+}
+
+/// The CPU interpreter's outputs of a kernel graph: what every variant must reproduce.
+fn reference(
+    bundle: &Arc<Bundle>,
+    graph: &Graph,
+    inputs: &[OwnedInput],
+) -> anyhow::Result<Vec<(String, zaya_ir::exec::Tensor)>> {
+    let program = zaya_cpu::Program::from_bundle(bundle, graph.clone())
+        .context("the CPU interpreter cannot run the kernel")?;
+    let mut session = Arc::clone(&program).session(4)?;
+    let names: Vec<&str> = graph.outputs.iter().map(|(n, _)| n.as_str()).collect();
+    let feed: Vec<Input<'_>> = inputs
+        .iter()
+        .map(|i| match i {
+            OwnedInput::U32(v) => Input::U32(v),
+            OwnedInput::F32(v) => Input::F32(v),
+        })
+        .collect();
+    let out = session.step(&feed, &names)?;
+    Ok(names.iter().map(|n| n.to_string()).zip(out).collect())
+}
+
+/// Tunes the fused matvecs of `bundle`'s decode plans on `ctx` and saves the adapter's cache
+/// (merged into an existing one, so tuning a second model keeps the first one's shapes).
+pub fn tune(
+    bundle: &Arc<Bundle>,
+    ctx: &Arc<GpuContext>,
+    options: &TuneOptions,
+    log: &mut dyn FnMut(&str),
+) -> anyhow::Result<TuneReport> {
+    let started = Instant::now();
+    let base = build_decode_graph_with(&bundle.config, bundle.as_ref(), GraphOptions::default())
+        .context("cannot build the decode graph")?;
+    let target = zaya_wgpu::target(&ctx.limits());
+    // The kernels to time: every fused matvec group, one per structural key.
+    let mut cases = vec![];
+    let mut seen = HashSet::new();
+    for name in &options.strategies {
+        let strategy = Strategy::parse(name).with_context(|| format!("--strategy {name}"))?;
+        let (g, _) = strategy.apply(&base)?;
+        let plan = Plan::build(&g, &strategy.name, PlanOptions::on(target));
+        for pk in &plan.kernels {
+            let [start, end] = [pk.insts[0] as usize, pk.insts[1] as usize];
+            let has_matvec = g.insts[start..end]
+                .iter()
+                .any(|i| matches!(i.op, Op::MatVec));
+            if !has_matvec || !seen.insert(signature(&g, start, end)) {
+                continue;
+            }
+            let kernel = format!(
+                "k{} {} ({})",
+                pk.index,
+                crate::bench::kernel_name(&g, start, end),
+                strategy.name
+            );
+            let graph = crate::bench::kernels::extract_kernel(&g, start, end, &pk.label)?;
+            cases.push((kernel, graph));
+        }
+    }
+    log(&format!(
+        "{} distinct matvec kernels to tune on {}",
+        cases.len(),
+        ctx.summary.name
+    ));
+    let mut cache = gtune::load(&ctx.summary).unwrap_or_else(|| TuneCache::empty(&ctx.summary));
+    let mut shapes = vec![];
+    let total = cases.len().max(1);
+    for (n, (kernel, graph)) in cases.into_iter().enumerate() {
+        // Whatever earlier shapes left of the budget is shared by the rest.
+        let left = (options.seconds - started.elapsed().as_secs_f64()).max(1.0);
+        let budget = Budget {
+            max_seconds: left / (total - n) as f64,
+            ..Budget::default()
+        };
+        let inputs = inputs_of(&graph)?;
+        let reference = reference(bundle, &graph, &inputs)
+            .with_context(|| format!("reference outputs of {kernel}"))?;
+        let weights = zaya_wgpu::bind_bundle(bundle, &graph)?;
+        let case = TuneCase {
+            graph,
+            weights,
+            inputs,
+            reference,
+        };
+        let Some(result) = gtune::tune_kernel(ctx, &case, budget, log)
+            .with_context(|| format!("tuning {kernel}"))?
+        else {
+            // The group lowered without a fused matvec (e.g. the binding budget): nothing to pick.
+            continue;
+        };
+        for (v, why) in &result.rejected {
+            log(&format!("{}: refused {v}: {why}", result.shape));
+        }
+        log(&format!(
+            "{}: {} ({:.3} ms) over the default {} ({:.3} ms), {} variants timed",
+            result.shape,
+            result.tuned.variant,
+            result.tuned.tuned_s * 1e3,
+            result.tuned.default,
+            result.tuned.default_s * 1e3,
+            result.timed
+        ));
+        shapes.push(TunedReport {
+            shape: result.shape.clone(),
+            kernel,
+            default: result.tuned.default.to_string(),
+            chosen: result.tuned.variant.to_string(),
+            default_ms: result.tuned.default_s * 1e3,
+            chosen_ms: result.tuned.tuned_s * 1e3,
+            timed: result.timed,
+            rejected: result.rejected.len(),
+        });
+        cache.shapes.insert(result.shape, result.tuned);
+    }
+    let path = gtune::save(&cache, &ctx.summary).context("cannot write the tuning cache")?;
+    Ok(TuneReport {
+        adapter: ctx.summary.name.clone(),
+        shapes,
+        cache: Some(path),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
