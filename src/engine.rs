@@ -83,7 +83,14 @@ impl Device {
                     .iter()
                     .any(|a| a.device_type != "Cpu");
                 // Adapters are ranked hardware first, so the wgpu default is the best one.
-                Device::open(if hardware { Backend::Wgpu } else { Backend::Cpu }, None)
+                Device::open(
+                    if hardware {
+                        Backend::Wgpu
+                    } else {
+                        Backend::Cpu
+                    },
+                    None,
+                )
             }
             Backend::Cpu => match adapter {
                 Some(name) => Err(EngineError::AdapterOnCpu(name.to_string())),
@@ -116,6 +123,63 @@ impl Device {
             Device::Gpu(ctx) => zaya_wgpu::GpuProgram::from_bundle(Arc::clone(ctx), bundle, graph)?
                 as Arc<dyn Executor>,
         })
+    }
+
+    /// [`Self::bind`] with [`BindOptions`]: the default kernels where `zaya-graph tune` chose
+    /// others, or weights shared with other programs of the same bundle.
+    pub fn bind_with(
+        &self,
+        bundle: &Arc<Bundle>,
+        graph: Graph,
+        options: &BindOptions,
+    ) -> Result<Arc<dyn Executor>, EngineError> {
+        Ok(match self {
+            // The interpreter reads the shared memory map: nothing to share or tune.
+            Device::Cpu => self.bind(bundle, graph)?,
+            Device::Gpu(ctx) => {
+                let program_options = zaya_wgpu::ProgramOptions {
+                    matvec: options
+                        .untuned
+                        .then(|| zaya_wgpu::tune::untuned_target(ctx)),
+                    ..Default::default()
+                };
+                let ctx = Arc::clone(ctx);
+                match &options.shared {
+                    Some(shared) => zaya_wgpu::GpuProgram::from_bundle_shared(
+                        ctx,
+                        bundle,
+                        graph,
+                        &program_options,
+                        shared,
+                    )?,
+                    None => zaya_wgpu::GpuProgram::from_bundle_with(
+                        ctx,
+                        bundle,
+                        graph,
+                        &program_options,
+                    )?,
+                }
+            }
+        })
+    }
+
+    /// One upload of `bundle`'s weights that programs bound with it share (GPU only; the
+    /// CPU never copies weights).
+    pub fn shared_weights(&self, bundle: &Arc<Bundle>) -> Option<Arc<zaya_wgpu::SharedWeights>> {
+        match self {
+            Device::Cpu => None,
+            Device::Gpu(ctx) => Some(Arc::new(zaya_wgpu::SharedWeights::new(ctx, bundle))),
+        }
+    }
+
+    /// Whether `zaya-graph tune` left variants for this device that programs will use.
+    pub fn is_tuned(&self) -> bool {
+        match self {
+            Device::Cpu => false,
+            Device::Gpu(ctx) => {
+                zaya_wgpu::tune::load(&ctx.summary).is_some_and(|c| !c.shapes.is_empty())
+            }
+        }
     }
 
     /// The device in words (`CPU interpreter (8 threads)`, `NVIDIA ... (Vulkan, DiscreteGpu)`).
@@ -172,6 +236,15 @@ impl Device {
     pub fn timestamps(&self) -> bool {
         matches!(self, Device::Gpu(ctx) if ctx.features.timestamp_query)
     }
+}
+
+/// How [`Device::bind_with`] binds a graph.
+#[derive(Clone, Debug, Default)]
+pub struct BindOptions {
+    /// Run the device's default kernels even where `zaya-graph tune` chose others.
+    pub untuned: bool,
+    /// Weights uploaded once for several programs ([`Device::shared_weights`]).
+    pub shared: Option<Arc<zaya_wgpu::SharedWeights>>,
 }
 
 /// The graph exactly as built (the reference of every strategy; the CPU's default).

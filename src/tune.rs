@@ -86,9 +86,7 @@ fn inputs_of(g: &Graph) -> anyhow::Result<Vec<OwnedInput>> {
         .iter()
         .map(|&v| {
             let ty = g.ty(v);
-            let n = ty
-                .numel()
-                .context("a kernel input has no static shape")? as usize;
+            let n = ty.numel().context("a kernel input has no static shape")? as usize;
             Ok(match ty.dtype {
                 DType::U32 => OwnedInput::U32(vec![0; n]),
                 _ => OwnedInput::F32((0..n).map(|i| ((i as f32) * 0.618).sin()).collect()),
@@ -180,10 +178,16 @@ pub fn tune(
             inputs,
             reference,
         };
-        let Some(result) = gtune::tune_kernel(ctx, &case, budget, log)
+        let done: HashSet<String> = shapes
+            .iter()
+            .map(|s: &TunedReport| s.shape.clone())
+            .collect();
+        let skip = |key: &str| done.contains(key);
+        let Some(result) = gtune::tune_kernel(ctx, &case, budget, &skip, log)
             .with_context(|| format!("tuning {kernel}"))?
         else {
-            // The group lowered without a fused matvec (e.g. the binding budget): nothing to pick.
+            // Lowered without a fused matvec (e.g. over the binding budget), or a shape
+            // already tuned by an earlier kernel: nothing to pick.
             continue;
         };
         for (v, why) in &result.rejected {

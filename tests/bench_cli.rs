@@ -19,12 +19,18 @@ struct Out {
 }
 
 fn bench(args: &[&str]) -> Out {
-    let o = Command::new(env!("CARGO_BIN_EXE_zaya-graph"))
-        .arg("bench")
-        .args(args)
-        .env("NODEVICE_SELECT", "1")
-        .output()
-        .expect("runs");
+    bench_with(args, &[("ZAYA_TUNE", "off")])
+}
+
+/// `bench` with extra environment (a tuning cache of its own, say); the user's cache is
+/// ignored by default so reports do not depend on what this machine tuned before.
+fn bench_with(args: &[&str], env: &[(&str, &str)]) -> Out {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_zaya-graph"));
+    c.arg("bench").args(args).env("NODEVICE_SELECT", "1");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().expect("runs");
     Out {
         ok: o.status.success(),
         code: o.status.code(),
@@ -353,7 +359,66 @@ fn wgpu_on_the_tiny_fixture_and_a_zaya1_8b_width_model() {
     args.extend_from_slice(QUICK);
     let out = bench(&args);
     check_stdout(&out, &["none", "all"]);
-    check_report(&read_json(&json), "wgpu", &["none", "all"]);
+    let report = read_json(&json);
+    check_report(&report, "wgpu", &["none", "all"]);
+    // Both strategies bind one upload of the weights: about one model, not two.
+    let gpu = report["gpu_weight_bytes"].as_f64().unwrap();
+    let bundle = report["model"]["bundle_bytes"].as_f64().unwrap();
+    assert!(
+        gpu > 0.5 * bundle && gpu < 1.5 * bundle,
+        "{gpu} vs {bundle}"
+    );
+    assert!(out.stdout.contains("uploaded once"), "{}", out.stdout);
+}
+
+/// On a tuned adapter the bench also runs the last fused strategy with the default kernels,
+/// through the same correctness gate, so the report shows what tuning bought.
+#[test]
+fn a_tuned_adapter_is_benchmarked_against_its_default_kernels() {
+    if !gpu_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().display().to_string();
+    let tiny = tiny();
+    let tune = Command::new(env!("CARGO_BIN_EXE_zaya-graph"))
+        .args(["tune", "--model", &tiny, "--seconds", "20"])
+        .env("ZAYA_TUNE_DIR", &cache)
+        .env("NODEVICE_SELECT", "1")
+        .output()
+        .expect("runs");
+    assert!(
+        tune.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tune.stderr)
+    );
+    let json = dir.path().join("t.json");
+    let j = json.display().to_string();
+    let mut args = vec![
+        "--model",
+        &tiny,
+        "--backend",
+        "wgpu",
+        "--strategies",
+        "none,all",
+        "--json",
+        &j,
+    ];
+    args.extend_from_slice(QUICK);
+    let out = bench_with(&args, &[("ZAYA_TUNE_DIR", &cache)]);
+    assert!(out.ok, "{}", out.stderr);
+    let report = read_json(&json);
+    let names: Vec<&str> = report["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["none", "all", "all (untuned)"], "{}", out.stderr);
+    for s in report["strategies"].as_array().unwrap() {
+        assert_eq!(s["status"], "ok", "{s}");
+        assert!(s["decode_tokens_per_s"].as_f64().unwrap() > 0.0, "{s}");
+    }
 }
 
 #[test]

@@ -28,6 +28,8 @@ fn zaya(args: &[&str]) -> Output {
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("gpu-cli-cache"),
         )
         .env("NODEVICE_SELECT", "1")
+        // Not this machine's tuning cache: the CPU/GPU comparisons run the defaults.
+        .env("ZAYA_TUNE", "off")
         .output()
         .expect("runs")
 }
@@ -241,4 +243,119 @@ fn chat_through_a_pipe_and_smoke_run_on_the_gpu_like_on_the_cpu() {
         "{gpu}"
     );
     assert_eq!(gpu, cpu, "greedy smoke on the GPU equals the CPU");
+}
+
+/// `tune` writes the adapter's cache file (every chosen variant checked against the CPU
+/// interpreter), and the next `run` on that adapter says it uses it; `ZAYA_TUNE=off` runs the
+/// defaults and says so.
+#[test]
+fn tune_writes_a_cache_that_the_next_run_uses() {
+    if !has_adapter() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let json = cache.path().join("report.json");
+    let run = |args: &[&str], tune: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_zaya-graph"));
+        c.args(args)
+            .env("ZAYA_TUNE_DIR", cache.path())
+            .env(
+                "XDG_CACHE_HOME",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("gpu-cli-cache"),
+            )
+            .env("NODEVICE_SELECT", "1");
+        if let Some(v) = tune {
+            c.env("ZAYA_TUNE", v);
+        }
+        c.output().expect("runs")
+    };
+    let model = tiny_a().join("bundle_affine");
+    let o = run(
+        &[
+            "tune",
+            "--model",
+            model.to_str().unwrap(),
+            "--seconds",
+            "30",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let shapes = report["shapes"].as_array().unwrap();
+    assert!(!shapes.is_empty(), "no shape tuned: {stderr}");
+    for s in shapes {
+        assert!(s["timed"].as_u64().unwrap() >= 1, "{s}");
+        assert!(s["chosen_ms"].as_f64().unwrap() > 0.0, "{s}");
+    }
+    let file = report["cache"].as_str().unwrap();
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    assert_eq!(
+        stored["shapes"].as_object().unwrap().len(),
+        shapes.len(),
+        "{stored}"
+    );
+
+    let generate = [
+        "run",
+        "--backend",
+        "wgpu",
+        "--greedy",
+        "--max-tokens",
+        "2",
+        "hi",
+    ];
+    let tuned = run(&generate, None);
+    let stderr = String::from_utf8_lossy(&tuned.stderr);
+    assert!(tuned.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("strategy all (the device's default)")
+            && stderr.contains(&format!("tuned kernels ({} shapes", shapes.len())),
+        "{stderr}"
+    );
+    let off = run(&generate, Some("off"));
+    let stderr = String::from_utf8_lossy(&off.stderr);
+    assert!(off.status.success(), "{stderr}");
+    assert!(stderr.contains("default kernels"), "{stderr}");
+    // Tuned or not, the same greedy tokens.
+    assert_eq!(
+        String::from_utf8_lossy(&tuned.stdout),
+        String::from_utf8_lossy(&off.stdout)
+    );
+}
+
+/// Without `--backend`, generation takes a hardware GPU when there is one and the CPU
+/// otherwise (lavapipe is software), and says which on stderr.
+#[test]
+fn run_without_flags_says_which_path_it_chose() {
+    let hardware = zaya_wgpu::list_adapters()
+        .iter()
+        .any(|a| a.device_type != "Cpu");
+    let o = zaya(&["run", "--greedy", "--max-tokens", "2", "hi"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("running on "))
+        .unwrap_or_else(|| panic!("no path line: {stderr}"));
+    if hardware {
+        assert!(
+            line.contains("wgpu backend") && line.contains("strategy all"),
+            "{line}"
+        );
+    } else {
+        assert!(
+            line.contains("cpu backend on CPU interpreter") && line.contains("strategy none"),
+            "{line}"
+        );
+    }
+    assert!(
+        line.contains("KV cache f32") && line.contains("context "),
+        "{line}"
+    );
 }

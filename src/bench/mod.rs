@@ -35,7 +35,7 @@ use zaya_model::graph::{GraphOptions, build_decode_graph_with};
 use zaya_opt::{Plan, PlanOptions, Strategy};
 
 /// Where the benchmark runs: the engine's one backend enum.
-pub use crate::engine::{Backend as BenchBackend, Device};
+pub use crate::engine::{Backend as BenchBackend, BindOptions, Device};
 
 /// Prompt tokens submitted between two waits during prefill (a GPU pipelines them).
 pub const PREFILL_CHUNK: usize = 16;
@@ -236,6 +236,8 @@ pub struct BenchReport {
     pub copy: CopyFigure,
     pub strategies: Vec<StrategyResult>,
     pub kernels: Option<Vec<kernels::KernelResult>>,
+    /// GPU memory held by the weights: one upload shared by every strategy (GPU only).
+    pub gpu_weight_bytes: Option<u64>,
     pub seconds_total: f64,
 }
 
@@ -369,6 +371,8 @@ impl BenchOptions {
 struct Contender {
     result: StrategyResult,
     graph: Graph,
+    /// Bound with the device's default kernels although a tuning cache exists.
+    untuned: bool,
     runner: Option<ExecRunner>,
     decode_samples: Vec<f64>,
     gpu_samples: Vec<f64>,
@@ -440,6 +444,7 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
             copy,
             strategies: vec![],
             kernels: Some(kernels),
+            gpu_weight_bytes: None,
             seconds_total: started.elapsed().as_secs_f64(),
         });
     }
@@ -506,6 +511,7 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
                 profile: None,
             },
             graph,
+            untuned: false,
             runner: None,
             decode_samples: vec![],
             gpu_samples: vec![],
@@ -514,6 +520,31 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
         });
     }
 
+    // Where `zaya-graph tune` chose kernels for this adapter, the last fused strategy is also
+    // run with the defaults, so the report shows what tuning bought.
+    if device.is_tuned()
+        && let Some(c) = contenders.iter().rev().find(|c| c.result.name != "none")
+    {
+        let mut result = c.result.clone();
+        result.name = format!("{} (untuned)", result.name);
+        log(&format!(
+            "this adapter is tuned: {} also runs with the default kernels",
+            c.result.name
+        ));
+        contenders.push(Contender {
+            result,
+            graph: c.graph.clone(),
+            untuned: true,
+            runner: None,
+            decode_samples: vec![],
+            gpu_samples: vec![],
+            prefill_seconds: 0.0,
+            profiles: vec![],
+        });
+    }
+
+    // One upload of the weights for every strategy: they are the same tensors.
+    let shared = device.shared_weights(bundle);
     // Build every runner and run the correctness gate.
     let mut backend_none: Option<Vec<Vec<f32>>> = None;
     // `none` first, so the other strategies can also be held against it on the same backend.
@@ -521,8 +552,12 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
     order.sort_by_key(|&i| contenders[i].result.name != "none");
     for i in order {
         let c = &mut contenders[i];
+        let bind = BindOptions {
+            untuned: c.untuned,
+            shared: shared.clone(),
+        };
         let built = device
-            .bind(bundle, c.graph.clone())
+            .bind_with(bundle, c.graph.clone(), &bind)
             .map_err(anyhow::Error::from)
             .and_then(|executor| ExecRunner::new(&executor, capacity));
         let mut runner = match built {
@@ -683,6 +718,7 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
         settings,
         copy,
         strategies: contenders.into_iter().map(|c| c.result).collect(),
+        gpu_weight_bytes: shared.as_ref().map(|s| s.bytes()),
         kernels: None,
         seconds_total: started.elapsed().as_secs_f64(),
     })

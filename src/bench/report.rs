@@ -66,6 +66,13 @@ pub fn markdown(r: &BenchReport) -> String {
         r.copy.iterations,
         bytes(r.copy.bytes)
     );
+    if let Some(b) = r.gpu_weight_bytes {
+        let _ = writeln!(
+            out,
+            "- GPU weights: {} (uploaded once, bound by every strategy)",
+            bytes(b)
+        );
+    }
     let s = &r.settings;
     let _ = writeln!(
         out,

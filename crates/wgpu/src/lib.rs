@@ -27,7 +27,7 @@ pub mod wgsl;
 pub use context::{AdapterChoice, AdapterSummary, DeviceFeatures, GpuContext, list_adapters};
 pub use error::GpuError;
 pub use plan::{Kernel, KernelKind, Plan, portable_target, target};
-pub use program::{GpuProgram, ProgramOptions};
+pub use program::{GpuProgram, ProgramOptions, SharedWeights};
 pub use sampler::{DeviceSampler, SampleSettings};
 pub use session::{Feed, GpuSession, Input, StepStats, Tensor};
 pub use weights::{WeightData, bind_bundle};

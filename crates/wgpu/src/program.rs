@@ -16,6 +16,58 @@ use zaya_ir::{Graph, WeightFormat};
 /// One weight window's buffers: packed, scales, biases (absent parts are `None`).
 pub(crate) type WindowBuffers = [Option<wgpu::Buffer>; 3];
 
+/// Weight buffers uploaded once and bound by every program built with them from one bundle on
+/// one device, so programs of several strategies (`bench`) hold one copy of the weights, not
+/// one each. Tied to that bundle and device: another one is refused, never silently mixed.
+pub struct SharedWeights {
+    bundle: std::sync::Weak<zaya_model::Bundle>,
+    ctx: std::sync::Weak<GpuContext>,
+    /// By weight source, stored format and row windows.
+    uploads: std::sync::Mutex<HashMap<(String, String, Vec<Window>), Vec<WindowBuffers>>>,
+}
+
+impl SharedWeights {
+    pub fn new(ctx: &Arc<GpuContext>, bundle: &Arc<zaya_model::Bundle>) -> SharedWeights {
+        SharedWeights {
+            bundle: Arc::downgrade(bundle),
+            ctx: Arc::downgrade(ctx),
+            uploads: Default::default(),
+        }
+    }
+
+    /// Bytes of GPU memory the shared weights hold.
+    pub fn bytes(&self) -> u64 {
+        let uploads = self.uploads.lock().unwrap_or_else(|e| e.into_inner());
+        uploads.values().map(|w| windows_bytes(w)).sum()
+    }
+
+    /// Weights uploaded so far.
+    pub fn len(&self) -> usize {
+        self.uploads.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Debug for SharedWeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedWeights")
+            .field("weights", &self.len())
+            .field("bytes", &self.bytes())
+            .finish()
+    }
+}
+
+fn windows_bytes(w: &[WindowBuffers]) -> u64 {
+    w.iter()
+        .flatten()
+        .flatten()
+        .map(wgpu::Buffer::size)
+        .sum::<u64>()
+}
+
 /// Choices for building a program.
 #[derive(Clone, Debug, Default)]
 pub struct ProgramOptions {
@@ -66,6 +118,16 @@ impl GpuProgram {
         weights: &[WeightData<'_>],
         options: &ProgramOptions,
     ) -> Result<Arc<GpuProgram>> {
+        Self::build(ctx, graph, weights, options, None)
+    }
+
+    fn build(
+        ctx: Arc<GpuContext>,
+        graph: Graph,
+        weights: &[WeightData<'_>],
+        options: &ProgramOptions,
+        shared: Option<&SharedWeights>,
+    ) -> Result<Arc<GpuProgram>> {
         graph.validate()?;
         if weights.len() != graph.weights.len() {
             return Err(GpuError::WeightCount {
@@ -84,14 +146,21 @@ impl GpuProgram {
         for (i, (data, decl)) in weights.iter().zip(&graph.weights).enumerate() {
             let stored = data.stored(i, decl)?;
             let wins = plan_windows(&decl.source, stored.format, &decl.dims, max_bytes)?;
-            let bufs =
-                ctx.scoped(|| upload_windows(&ctx, &decl.source, &stored, decl.cols(), &wins))?;
-            weight_bytes += bufs
-                .iter()
-                .flatten()
-                .flatten()
-                .map(wgpu::Buffer::size)
-                .sum::<u64>();
+            let upload =
+                || ctx.scoped(|| upload_windows(&ctx, &decl.source, &stored, decl.cols(), &wins));
+            let bufs = match shared {
+                None => upload()?,
+                Some(shared) => {
+                    let key = (decl.source.clone(), stored.format.tag(), wins.clone());
+                    let mut uploads = shared.uploads.lock().unwrap_or_else(|e| e.into_inner());
+                    match uploads.get(&key) {
+                        // wgpu buffers are handles: a clone binds the same memory.
+                        Some(b) => b.clone(),
+                        None => uploads.entry(key).or_insert(upload()?).clone(),
+                    }
+                }
+            };
+            weight_bytes += windows_bytes(&bufs);
             formats.push(stored.format);
             windows.push(wins);
             buffers.push(bufs);
@@ -178,8 +247,42 @@ impl GpuProgram {
         bundle: &zaya_model::Bundle,
         graph: Graph,
     ) -> Result<Arc<GpuProgram>> {
+        GpuProgram::from_bundle_with(ctx, bundle, graph, &ProgramOptions::default())
+    }
+
+    /// [`Self::from_bundle`] with explicit options (e.g. the untuned matvec target).
+    pub fn from_bundle_with(
+        ctx: Arc<GpuContext>,
+        bundle: &zaya_model::Bundle,
+        graph: Graph,
+        options: &ProgramOptions,
+    ) -> Result<Arc<GpuProgram>> {
         let weights = crate::weights::bind_bundle(bundle, &graph)?;
-        GpuProgram::new(ctx, graph, &weights)
+        GpuProgram::with_options(ctx, graph, &weights, options)
+    }
+
+    /// [`Self::from_bundle_with`] binding the weights already in `shared` (uploading, into
+    /// `shared`, only those not there yet). `shared` must belong to this bundle and device.
+    pub fn from_bundle_shared(
+        ctx: Arc<GpuContext>,
+        bundle: &Arc<zaya_model::Bundle>,
+        graph: Graph,
+        options: &ProgramOptions,
+        shared: &SharedWeights,
+    ) -> Result<Arc<GpuProgram>> {
+        let same_bundle = shared
+            .bundle
+            .upgrade()
+            .is_some_and(|b| Arc::ptr_eq(&b, bundle));
+        let same_device = shared.ctx.upgrade().is_some_and(|c| Arc::ptr_eq(&c, &ctx));
+        if !(same_bundle && same_device) {
+            return Err(GpuError::Validation(format!(
+                "shared weights of another bundle or device cannot be bound to {}",
+                bundle.dir.display()
+            )));
+        }
+        let weights = crate::weights::bind_bundle(bundle, &graph)?;
+        GpuProgram::build(ctx, graph, &weights, options, Some(shared))
     }
 }
 

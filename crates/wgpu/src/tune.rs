@@ -277,11 +277,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Times the candidate variants of the case's fused matvec; `Ok(None)` when its plan has
-/// no fused matvec. Every candidate's output is checked against the reference first.
+/// no fused matvec or `skip` says its shape (the cache key) is already done. Every
+/// candidate's output is checked against the reference first.
 pub fn tune_kernel(
     ctx: &Arc<GpuContext>,
     case: &TuneCase<'_>,
     budget: Budget,
+    skip: &dyn Fn(&str) -> bool,
     log: &mut dyn FnMut(&str),
 ) -> Result<Option<ShapeResult>> {
     let base = untuned_target(ctx);
@@ -290,6 +292,9 @@ pub fn tune_kernel(
         return Ok(None);
     };
     let key = point.shape.to_string();
+    if skip(&key) {
+        return Ok(None);
+    }
     let default = point.variant;
     if let Some(reason) = check(&mut default_built, case)? {
         return Err(GpuError::Validation(format!(

@@ -147,7 +147,7 @@ pub fn bind_bundle<'b>(bundle: &'b Bundle, graph: &Graph) -> Result<Vec<WeightDa
 }
 
 /// A range of whole rows of a weight held by one buffer (per part).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Window {
     pub row0: u64,
     pub rows: u64,
