@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use zaya_graph::cpu::{DenseWeight, Input, Program, WeightRows};
 use zaya_graph::ir::{BinaryOp, DType, Graph, Op, TensorType, UnaryOp, WeightFormat};
-use zaya_graph::opt::{Pass, PassLog, Plan, PlanOptions, Strategy, run_passes};
+use zaya_graph::opt::{Pass, PassLog, Plan, PlanOptions, Strategy};
 
 /// A custom pass: `mul x, const{1.0}` is `x`. Rewires readers and lets `dce` clean up.
 struct DropMulByOne;
@@ -113,11 +113,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let graph = build();
     println!("--- by hand\n{graph}");
 
-    let custom = DropMulByOne;
-    let mut passes: Vec<&dyn Pass> = vec![&custom];
-    let all = Strategy::parse("dequant+epilogue")?;
-    passes.extend(all.passes.iter().copied());
-    let (optimized, logs) = run_passes(&graph, &passes)?;
+    // The custom pass first, then the built-in ones (a strategy is just an ordered pass list).
+    let builtin = Strategy::parse("dequant+epilogue")?;
+    let mut passes: Vec<Arc<dyn Pass>> = vec![Arc::new(DropMulByOne)];
+    passes.extend(builtin.passes);
+    let strategy = Strategy::new("custom+dequant+epilogue", passes);
+    let (optimized, logs) = strategy.apply(&graph)?;
     for log in &logs {
         println!(
             "pass {:<16} {} rewrites, kernels {} -> {}",
@@ -128,11 +129,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!("--- optimized\n{optimized}");
-    let plan = Plan::build(
-        &optimized,
-        "custom+dequant+epilogue",
-        PlanOptions::default(),
-    );
+    let plan = Plan::build(&optimized, &strategy.name, PlanOptions::default());
     print!("--- plan\n{}", plan.to_text());
 
     let (a, b) = (run(graph), run(optimized));

@@ -44,7 +44,9 @@ pub const PREFILL_CHUNK: usize = 16;
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
     pub model: model::ModelSpec,
-    pub strategies: Vec<String>,
+    /// The strategies compared, built-in ([`parse_strategies`]) or a user's own passes
+    /// (`Strategy::parse("all")?.then(Arc::new(MyPass))`); each must have its own name.
+    pub strategies: Vec<Strategy>,
     pub backend: BenchBackend,
     pub adapter: Option<String>,
     /// Timed decode tokens per strategy.
@@ -76,7 +78,10 @@ impl Default for BenchOptions {
     fn default() -> Self {
         BenchOptions {
             model: model::ModelSpec::default(),
-            strategies: zaya_opt::STRATEGIES.iter().map(|s| s.to_string()).collect(),
+            strategies: zaya_opt::STRATEGIES
+                .iter()
+                .map(|s| Strategy::parse(s).expect("the built-in strategies parse"))
+                .collect(),
             backend: BenchBackend::Auto,
             adapter: None,
             tokens: 16,
@@ -110,7 +115,8 @@ pub struct PlanFigures {
 }
 
 impl PlanFigures {
-    fn of(plan: &Plan) -> PlanFigures {
+    /// The figures of an already built plan.
+    pub fn of(plan: &Plan) -> PlanFigures {
         let t = &plan.totals;
         PlanFigures {
             kernels: t.kernels,
@@ -319,20 +325,30 @@ pub fn inject_fault(graph: &mut Graph) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Parses and de-duplicates `--strategies`, failing on the first unknown one.
+/// The plan figures of `strategy` on `graph` without running anything: what an experiment
+/// reads before it spends time on a benchmark. `options` says for which device rules
+/// (`PlanOptions::on(device.target())`) and context.
+pub fn plan_figures(
+    graph: &Graph,
+    strategy: &Strategy,
+    options: PlanOptions,
+) -> anyhow::Result<PlanFigures> {
+    let (optimized, _) = strategy
+        .apply(graph)
+        .with_context(|| format!("strategy {}", strategy.name))?;
+    Ok(PlanFigures::of(&Plan::build(
+        &optimized,
+        &strategy.name,
+        options,
+    )))
+}
+
+/// Parses `--strategies` names, failing on the first unknown one (duplicates are dropped by
+/// [`BenchOptions::validate`]).
 pub fn parse_strategies(list: &[String]) -> anyhow::Result<Vec<Strategy>> {
-    if list.is_empty() {
-        bail!("--strategies: give at least one strategy");
-    }
-    let mut seen = std::collections::HashSet::new();
-    let mut out = vec![];
-    for name in list {
-        let s = Strategy::parse(name.trim()).with_context(|| format!("--strategies {name}"))?;
-        if seen.insert(s.name.clone()) {
-            out.push(s);
-        }
-    }
-    Ok(out)
+    list.iter()
+        .map(|name| Strategy::parse(name.trim()).with_context(|| format!("--strategies {name}")))
+        .collect()
 }
 
 impl BenchOptions {
@@ -353,7 +369,23 @@ impl BenchOptions {
         if self.kernels && self.kernel_iterations == 0 {
             bail!("--kernel-iterations: at least 1");
         }
-        let strategies = parse_strategies(&self.strategies)?;
+        if self.strategies.is_empty() {
+            bail!("--strategies: give at least one strategy");
+        }
+        let mut strategies: Vec<Strategy> = vec![];
+        for s in &self.strategies {
+            match strategies.iter().find(|o| o.name == s.name) {
+                None => strategies.push(s.clone()),
+                // The same strategy twice (the CLI's `none,none`) runs once.
+                Some(o) if o.pass_names() == s.pass_names() => {}
+                Some(o) => bail!(
+                    "two strategies are named `{}` but run different passes ({:?} and {:?}): name them apart",
+                    s.name,
+                    o.pass_names(),
+                    s.pass_names()
+                ),
+            }
+        }
         if let Some(f) = &self.inject_fault
             && !strategies.iter().any(|s| &s.name == f)
         {

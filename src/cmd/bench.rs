@@ -94,7 +94,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             vocab: args.vocab,
             seed: args.seed,
         },
-        strategies: args.strategies,
+        strategies: bench::parse_strategies(&args.strategies)?,
         backend: args.backend,
         adapter: args.adapter,
         tokens: args.tokens,

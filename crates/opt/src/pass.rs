@@ -39,11 +39,13 @@ impl PassLog {
     }
 }
 
-/// A named rewrite. `run` must not mutate its input: it returns a new graph.
-pub trait Pass: Sync {
-    fn name(&self) -> &'static str;
+/// A named rewrite. `run` must not mutate its input: it returns a new graph. Strategies hold
+/// passes as `Arc<dyn Pass>`, so a pass written outside this crate runs everywhere a built-in
+/// one does (the bench, `dump`, any backend).
+pub trait Pass: Send + Sync {
+    fn name(&self) -> &str;
     /// One line saying what the pass does, for `--help`-style listings.
-    fn describe(&self) -> &'static str;
+    fn describe(&self) -> &str;
     fn run(&self, graph: &Graph, log: &mut PassLog) -> Graph;
 }
 

@@ -5,54 +5,61 @@ use crate::pass::{OptError, Pass, PassLog, run_passes};
 use crate::passes::{
     DeadCode, FuseDequant, FuseEpilogue, FuseNormPrologue, FuseScopes, FuseSiblings,
 };
+use std::sync::Arc;
 use zaya_ir::Graph;
 
-static DEQUANT: FuseDequant = FuseDequant;
-static SIBLINGS: FuseSiblings = FuseSiblings;
-static EPILOGUE: FuseEpilogue = FuseEpilogue;
-static NORM_PROLOGUE: FuseNormPrologue = FuseNormPrologue;
-static DCE: DeadCode = DeadCode;
-static CCA: FuseScopes = FuseScopes {
-    name: "cca",
-    describe: "fuse each CCA block (convs, state update, q/k residual, L2 norm, RoPE, KV append, attention) into one kernel",
-    suffix: "cca",
-    label: "cca",
-};
-static ROUTER: FuseScopes = FuseScopes {
-    name: "router",
-    describe: "fuse each router (down_proj, EDA carry, norm, MLP, softmax, biased argmax, skip route) into one kernel",
-    suffix: "router",
-    label: "router",
-};
-static HEAD: FuseScopes = FuseScopes {
-    name: "head",
-    describe: "fuse the final norm, the tied lm_head and the greedy argmax into one kernel",
-    suffix: "head",
-    label: "head",
-};
+/// The dead-code pass every parsed strategy ends with.
+const DCE: &str = "dce";
 
-/// Every pass, in the canonical order strategies run them.
-pub fn all_passes() -> [&'static dyn Pass; 8] {
-    [
-        &DEQUANT,
-        &SIBLINGS,
-        &EPILOGUE,
-        &NORM_PROLOGUE,
-        &CCA,
-        &ROUTER,
-        &HEAD,
-        &DCE,
+fn scopes(
+    name: &'static str,
+    describe: &'static str,
+    suffix: &'static str,
+) -> Arc<dyn Pass> {
+    Arc::new(FuseScopes {
+        name,
+        describe,
+        suffix,
+        label: suffix,
+    })
+}
+
+/// Every built-in pass, in the canonical order strategies run them.
+pub fn all_passes() -> Vec<Arc<dyn Pass>> {
+    vec![
+        Arc::new(FuseDequant),
+        Arc::new(FuseSiblings),
+        Arc::new(FuseEpilogue),
+        Arc::new(FuseNormPrologue),
+        scopes(
+            "cca",
+            "fuse each CCA block (convs, state update, q/k residual, L2 norm, RoPE, KV append, attention) into one kernel",
+            "cca",
+        ),
+        scopes(
+            "router",
+            "fuse each router (down_proj, EDA carry, norm, MLP, softmax, biased argmax, skip route) into one kernel",
+            "router",
+        ),
+        scopes(
+            "head",
+            "fuse the final norm, the tied lm_head and the greedy argmax into one kernel",
+            "head",
+        ),
+        Arc::new(DeadCode),
     ]
 }
 
-pub fn pass_by_name(name: &str) -> Result<&'static dyn Pass, OptError> {
-    all_passes()
-        .into_iter()
-        .find(|p| p.name() == name)
-        .ok_or_else(|| {
-            let known: Vec<&str> = all_passes().iter().map(|p| p.name()).collect();
-            OptError::UnknownPass(name.to_string(), known.join(", "))
-        })
+/// The built-in pass called `name`.
+pub fn pass_by_name(name: &str) -> Result<Arc<dyn Pass>, OptError> {
+    let all = all_passes();
+    match all.iter().find(|p| p.name() == name) {
+        Some(p) => Ok(Arc::clone(p)),
+        None => {
+            let known: Vec<&str> = all.iter().map(|p| p.name()).collect();
+            Err(OptError::UnknownPass(name.to_string(), known.join(", ")))
+        }
+    }
 }
 
 /// Strategy components and the passes each contributes.
@@ -80,11 +87,12 @@ const COMPONENTS: &[(&str, &[&str])] = &[
 /// The named strategies users pick from (each a `+`-composition of components).
 pub const STRATEGIES: &[&str] = &["none", "dequant", "dequant+epilogue", "cca", "all"];
 
-/// A resolved strategy: a name and the passes it runs.
+/// A strategy: a name and the passes it runs, in order. Built-in and user passes mix freely:
+/// `Strategy::parse("all")?.then(Arc::new(MyPass)).named("all+mine")`.
 #[derive(Clone)]
 pub struct Strategy {
     pub name: String,
-    pub passes: Vec<&'static dyn Pass>,
+    pub passes: Vec<Arc<dyn Pass>>,
 }
 
 impl std::fmt::Debug for Strategy {
@@ -105,11 +113,12 @@ impl Strategy {
             })?;
             wanted.extend(passes.iter());
         }
-        let mut passes: Vec<&'static dyn Pass> = all_passes()
+        let passes: Vec<Arc<dyn Pass>> = all_passes()
             .into_iter()
-            .filter(|p| wanted.contains(&p.name()))
+            .filter(|p| wanted.contains(&p.name()) || p.name() == DCE)
             .collect();
-        passes.push(&DCE);
+        // `dce` comes last in the canonical order, so it runs after everything it cleans up.
+        debug_assert_eq!(passes.last().map(|p| p.name()), Some(DCE));
         Ok(Strategy {
             name: spec.to_string(),
             passes,
@@ -128,7 +137,65 @@ impl Strategy {
         })
     }
 
+    /// A strategy of exactly these passes, under `name`.
+    pub fn new(name: impl Into<String>, passes: Vec<Arc<dyn Pass>>) -> Strategy {
+        Strategy {
+            name: name.into(),
+            passes,
+        }
+    }
+
+    /// The same passes under another name (the bench and reports key on it).
+    pub fn named(mut self, name: impl Into<String>) -> Strategy {
+        self.name = name.into();
+        self
+    }
+
+    /// Runs `pass` after this strategy's passes, but before its final `dce`, so whatever
+    /// the new pass leaves dead is still removed. The name becomes `name+pass`.
+    pub fn then(mut self, pass: Arc<dyn Pass>) -> Strategy {
+        self.name = format!("{}+{}", self.name, pass.name());
+        let at = match self.passes.last() {
+            Some(p) if p.name() == DCE => self.passes.len() - 1,
+            _ => self.passes.len(),
+        };
+        self.passes.insert(at, pass);
+        self
+    }
+
+    /// Runs `pass` in place of the pass called `name` (e.g. a different router grouping).
+    pub fn replacing(mut self, name: &str, pass: Arc<dyn Pass>) -> Result<Strategy, OptError> {
+        let at = self.position(name)?;
+        self.name = format!("{}[{name}->{}]", self.name, pass.name());
+        self.passes[at] = pass;
+        Ok(self)
+    }
+
+    /// Drops the pass called `name`.
+    pub fn without(mut self, name: &str) -> Result<Strategy, OptError> {
+        let at = self.position(name)?;
+        self.name = format!("{}-{name}", self.name);
+        self.passes.remove(at);
+        Ok(self)
+    }
+
+    fn position(&self, name: &str) -> Result<usize, OptError> {
+        self.passes
+            .iter()
+            .position(|p| p.name() == name)
+            .ok_or_else(|| {
+                let here: Vec<&str> = self.passes.iter().map(|p| p.name()).collect();
+                OptError::UnknownPass(name.to_string(), here.join(", "))
+            })
+    }
+
+    /// The names of the passes, in order.
+    pub fn pass_names(&self) -> Vec<&str> {
+        self.passes.iter().map(|p| p.name()).collect()
+    }
+
     pub fn apply(&self, graph: &Graph) -> Result<(Graph, Vec<PassLog>), OptError> {
-        run_passes(graph, &self.passes)
+        let passes: Vec<&dyn Pass> = self.passes.iter().map(|p| p.as_ref()).collect();
+        run_passes(graph, &passes)
     }
 }

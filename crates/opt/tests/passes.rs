@@ -78,13 +78,14 @@ fn layer() -> Graph {
 /// Applies `passes` in order; snapshots the graph before the last one and after it.
 fn before_after(name: &str, passes: &[&str]) -> Vec<zaya_opt::PassLog> {
     let g = layer();
-    let prefix: Vec<&dyn zaya_opt::Pass> = passes[..passes.len() - 1]
+    let prefix: Vec<_> = passes[..passes.len() - 1]
         .iter()
         .map(|p| pass_by_name(p).unwrap())
         .collect();
+    let prefix: Vec<&dyn zaya_opt::Pass> = prefix.iter().map(|p| p.as_ref()).collect();
     let (before, _) = run_passes(&g, &prefix).unwrap();
     let last = pass_by_name(passes[passes.len() - 1]).unwrap();
-    let (after, logs) = run_passes(&before, &[last]).unwrap();
+    let (after, logs) = run_passes(&before, &[last.as_ref()]).unwrap();
     snapshot(&format!("{name}.before.txt"), &before.to_string());
     snapshot(&format!("{name}.after.txt"), &after.to_string());
     logs
@@ -210,7 +211,7 @@ fn scope_fusion_turns_each_marked_scope_into_one_kernel() {
     }
     g.add_output("a", outs[0]);
     g.add_output("b", outs[1]);
-    let (after, logs) = run_passes(&g, &[pass_by_name("cca").unwrap()]).unwrap();
+    let (after, logs) = run_passes(&g, &[pass_by_name("cca").unwrap().as_ref()]).unwrap();
     snapshot("cca.before.txt", &g.to_string());
     snapshot("cca.after.txt", &after.to_string());
     assert_eq!(logs[0].rewrites.len(), 2);
