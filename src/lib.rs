@@ -11,3 +11,4 @@ pub use zaya_wgpu as gpu;
 pub mod bench;
 pub mod demo;
 pub mod engine;
+pub mod serve;
