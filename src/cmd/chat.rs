@@ -72,6 +72,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         args.sampling
             .stop_conditions(&model.assets, args.max_tokens),
     )?;
+    args.sampling.special.apply(&mut generator);
     let mut chat = ChatLoop {
         model: &model,
         args: &args,

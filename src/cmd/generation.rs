@@ -15,8 +15,8 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::Arc;
 use zaya_chat::{
-    Channel, ChatAssets, ChatError, FinishReason, Generation, SamplerConfig, StopConditions,
-    TextPiece, Tokenizer,
+    Channel, ChatAssets, ChatError, FinishReason, Generation, Generator, SamplerConfig,
+    StopConditions, TextPiece, Tokenizer,
 };
 use zaya_graph::demo;
 use zaya_graph::engine::{self, Backend, EngineOptions, LoadStage, Model, Session};
@@ -73,12 +73,42 @@ pub struct SamplingArgs {
     /// Stop when the output contains STR (cut from the output); repeatable.
     #[arg(long = "stop", value_name = "STR")]
     pub stop: Vec<String>,
+    #[command(flatten)]
+    pub special: SpecialArgs,
+}
+
+/// Whether text output shows control tokens (also used by `smoke`, which has no sampling flags).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct SpecialArgs {
+    /// Show control and unused tokens (<pad>, <bos>, <unusedN>, ...) in the text; hidden by
+    /// default (token ids in --json output are always complete).
+    #[arg(long)]
+    pub special: bool,
+}
+
+impl SpecialArgs {
+    /// Applies the flag to a generator.
+    pub fn apply(self, generator: &mut Generator) {
+        generator.set_show_special(self.special);
+    }
 }
 
 impl SamplingArgs {
     /// The sampler settings; draws (and reports on stderr) a seed when sampling is random and
     /// none was given, so any run can be repeated.
     pub fn sampler_config(&self) -> SamplerConfig {
+        let mut config = self.sampler_defaults();
+        if config.seed.is_none() && !config.is_greedy() {
+            let seed = random_seed();
+            eprintln!("sampling with seed {seed} (pass --seed {seed} to repeat)");
+            config.seed = Some(seed);
+        }
+        config
+    }
+
+    /// The sampler settings as given: no seed is drawn when none was given (the server draws
+    /// one per request).
+    pub fn sampler_defaults(&self) -> SamplerConfig {
         let mut config = if self.greedy {
             SamplerConfig::greedy()
         } else {
@@ -90,11 +120,6 @@ impl SamplingArgs {
         config.min_p = self.min_p.unwrap_or(config.min_p);
         config.repetition_penalty = self.repetition_penalty.unwrap_or(config.repetition_penalty);
         config.seed = self.seed;
-        if config.seed.is_none() && !config.is_greedy() {
-            let seed = random_seed();
-            eprintln!("sampling with seed {seed} (pass --seed {seed} to repeat)");
-            config.seed = Some(seed);
-        }
         config
     }
 
@@ -272,6 +297,21 @@ impl LoadedModel {
         context: usize,
         progress: LoadProgress,
     ) -> anyhow::Result<(Session, Duration)> {
+        let (model, elapsed) = self.load(args, context, progress)?;
+        let session = model
+            .session()
+            .with_context(|| format!("cannot load {}", self.dir.display()))?;
+        Ok((session, elapsed))
+    }
+
+    /// Loads the model (sessions of `context` tokens by default), ends the progress bar and
+    /// reports the load time on stderr.
+    pub fn load(
+        &self,
+        args: &ModelArgs,
+        context: usize,
+        progress: LoadProgress,
+    ) -> anyhow::Result<(Arc<Model>, Duration)> {
         let options = EngineOptions {
             backend: args.backend,
             skip: args.mod_skip,
@@ -283,7 +323,7 @@ impl LoadedModel {
         let model = Model::load(Arc::clone(&self.bundle), &options, &mut |stage| {
             progress.step(stage.describe())
         })
-        .and_then(|model| model.session());
+        .map(Arc::new);
         let elapsed = progress.finish();
         let model = model.with_context(|| format!("cannot load {}", self.dir.display()))?;
         let c = self.config();

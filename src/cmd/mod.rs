@@ -7,5 +7,6 @@ pub mod dump;
 pub mod eval;
 pub mod generation;
 pub mod run;
+pub mod serve;
 pub mod smoke;
 pub mod verify;

@@ -1,15 +1,15 @@
-//! The server's only contact with the engine. A [`ModelSource`] builds the model inside the
-//! worker thread and lends it to the worker for the server's lifetime: today's engines borrow
-//! their bundle and are not `Send`, so they must be created where they run.
+//! The server's only contact with the engine. A [`ModelSource`] lends the worker thread one
+//! [`TokenModel`] for the server's lifetime; [`EngineSource`] opens a session of a loaded
+//! [`Model`] (shared, `Send + Sync`) on that thread, so the session lives where it runs.
+
+use std::sync::Arc;
 
 use zaya_chat::TokenModel;
-use zaya_model::Bundle;
 
-use crate::engine::{self, EngineOptions};
+use crate::engine::Model;
 
-/// Builds a model on the worker thread and calls `serve` with it once; `serve` returns when
-/// the server shuts down. An error before `serve` is called is a load failure, reported by
-/// [`super::Service::start`].
+/// Lends the worker thread a model once: `serve` returns when the server shuts down. An error
+/// before `serve` is called is a load failure, reported by [`super::Service::start`].
 pub trait ModelSource: Send + 'static {
     fn run(self: Box<Self>, serve: &mut dyn FnMut(&mut dyn TokenModel)) -> anyhow::Result<()>;
 }
@@ -24,16 +24,15 @@ where
     }
 }
 
-/// An opened bundle run by [`engine::load`] with `options`.
+/// One session of a loaded model, with the model's default capacity.
 pub struct EngineSource {
-    pub bundle: Bundle,
-    pub options: EngineOptions,
+    pub model: Arc<Model>,
 }
 
 impl ModelSource for EngineSource {
     fn run(self: Box<Self>, serve: &mut dyn FnMut(&mut dyn TokenModel)) -> anyhow::Result<()> {
-        let mut model = engine::load(&self.bundle, &self.options, &mut |_| {})?;
-        serve(model.as_mut());
+        let mut session = self.model.session()?;
+        serve(&mut session);
         Ok(())
     }
 }

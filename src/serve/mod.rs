@@ -9,8 +9,10 @@
 //! connections, lets every accepted request finish, then drains the queue and joins the
 //! worker.
 //!
-//! The model comes from a [`ModelSource`], built on the worker thread ([`EngineSource`] runs a
-//! bundle through the engine).
+//! The worker's model comes from a [`ModelSource`] ([`EngineSource`]: a session of a loaded
+//! [`crate::engine::Model`]; tests lend scripted models). `/health` reports the worker's
+//! counters (waiting, started, cancelled, prefilled and generated tokens); every response's
+//! `usage.prompt_tokens_details.cached_tokens` says how many prompt tokens the cache reused.
 
 mod api;
 mod backend;
@@ -75,6 +77,7 @@ pub(crate) struct Shared {
     pub options: ServeOptions,
     pub context_len: usize,
     pub jobs: std::sync::mpsc::SyncSender<worker::Job>,
+    pub stats: Arc<worker::Stats>,
     /// Unix seconds when the server started (`created` of the model).
     pub started: u64,
 }
@@ -97,7 +100,8 @@ impl Service {
             options.queue_capacity > 0,
             "the queue must hold at least 1 request"
         );
-        let worker = worker::Worker::start(source, options.queue_capacity)?;
+        let stats = Arc::new(worker::Stats::default());
+        let worker = worker::Worker::start(source, options.queue_capacity, Arc::clone(&stats))?;
         let started = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -107,6 +111,7 @@ impl Service {
                 options,
                 context_len: worker.context_len,
                 jobs: worker.jobs,
+                stats,
                 started,
             }),
             worker: worker.thread,

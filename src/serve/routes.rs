@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::TrySendError;
 
 use axum::Router;
@@ -55,7 +56,19 @@ async fn authorize(State(shared): State<Arc<Shared>>, request: Request, next: Ne
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
-    axum::Json(json!({"status": "ok", "model": shared.options.model_id})).into_response()
+    let stats = &shared.stats;
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    axum::Json(json!({
+        "status": "ok",
+        "model": shared.options.model_id,
+        "context_length": shared.context_len,
+        "waiting": stats.waiting.load(Ordering::Relaxed),
+        "started": count(&stats.started),
+        "cancelled": count(&stats.cancelled),
+        "prefilled_tokens": count(&stats.prefilled_tokens),
+        "generated_tokens": count(&stats.generated_tokens),
+    }))
+    .into_response()
 }
 
 async fn models(State(shared): State<Arc<Shared>>) -> Response {
@@ -155,13 +168,17 @@ impl Shared {
             generator,
             events,
         };
-        match self.jobs.try_send(job) {
-            Ok(()) => Ok(receiver),
-            Err(TrySendError::Full(_)) => Err(ApiError::busy(self.options.queue_capacity)),
+        // Counted before sending so the worker's decrement never runs first.
+        self.stats.waiting.fetch_add(1, Ordering::Relaxed);
+        let refused = match self.jobs.try_send(job) {
+            Ok(()) => return Ok(receiver),
+            Err(TrySendError::Full(_)) => ApiError::busy(self.options.queue_capacity),
             Err(TrySendError::Disconnected(_)) => {
-                Err(ApiError::unavailable("the model worker has stopped"))
+                ApiError::unavailable("the model worker has stopped")
             }
-        }
+        };
+        self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
+        Err(refused)
     }
 }
 

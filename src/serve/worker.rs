@@ -4,14 +4,31 @@
 
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use anyhow::anyhow;
 use tokio::sync::mpsc::UnboundedSender;
-use zaya_chat::{Channel, Generation, Generator, PromptCache, TokenModel};
+use zaya_chat::{Channel, FinishReason, Generation, Generator, PromptCache, TokenModel};
 
 use super::backend::ModelSource;
+
+/// Counters the worker and the handlers keep, reported by `/health`.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    /// Jobs queued and not yet taken by the worker.
+    pub waiting: AtomicUsize,
+    /// Jobs the worker started.
+    pub started: AtomicU64,
+    /// Jobs whose client went away: generation stopped early or never began.
+    pub cancelled: AtomicU64,
+    /// Prompt tokens fed to the model (those reused from the model state are not).
+    pub prefilled_tokens: AtomicU64,
+    /// Tokens generated.
+    pub generated_tokens: AtomicU64,
+}
 
 /// One request, ready to run: the whole encoded prompt and a generator with its settings.
 pub(crate) struct Job {
@@ -55,12 +72,16 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// Starts the thread, builds the model there and waits until it is ready (or failed).
-    pub fn start(source: Box<dyn ModelSource>, queue_capacity: usize) -> anyhow::Result<Self> {
+    pub fn start(
+        source: Box<dyn ModelSource>,
+        queue_capacity: usize,
+        stats: Arc<Stats>,
+    ) -> anyhow::Result<Self> {
         let (jobs, queue) = sync_channel(queue_capacity);
         let (ready_tx, ready) = sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("zaya-serve-model".into())
-            .spawn(move || run(source, &queue, ready_tx))?;
+            .spawn(move || run(source, &queue, &stats, ready_tx))?;
         match ready.recv() {
             Ok(Ok(context_len)) => Ok(Self {
                 jobs,
@@ -84,6 +105,7 @@ impl Worker {
 fn run(
     source: Box<dyn ModelSource>,
     queue: &Receiver<Job>,
+    stats: &Stats,
     ready: SyncSender<anyhow::Result<usize>>,
 ) {
     let mut ready = Some(ready);
@@ -91,7 +113,7 @@ fn run(
         if let Some(ready) = ready.take() {
             let _ = ready.send(Ok(model.context_len()));
         }
-        serve_jobs(model, queue);
+        serve_jobs(model, queue, stats);
     });
     match (result, ready.take()) {
         (Err(err), Some(ready)) => {
@@ -106,14 +128,17 @@ fn run(
 }
 
 /// Runs jobs until every sender is gone and the queue is empty (so shutdown drains it).
-fn serve_jobs(model: &mut dyn TokenModel, queue: &Receiver<Job>) {
+fn serve_jobs(model: &mut dyn TokenModel, queue: &Receiver<Job>, stats: &Stats) {
     let mut cache = PromptCache::new();
     let mut service = 0;
     for job in queue.iter() {
+        stats.waiting.fetch_sub(1, Ordering::Relaxed);
         if job.events.is_closed() {
+            stats.cancelled.fetch_add(1, Ordering::Relaxed);
             continue; // the client left while queued
         }
         service += 1;
+        stats.started.fetch_add(1, Ordering::Relaxed);
         let Job {
             kind,
             prompt,
@@ -136,6 +161,16 @@ fn serve_jobs(model: &mut dyn TokenModel, queue: &Receiver<Job>) {
         let event = match outcome {
             Ok(Ok((prompt, generation))) => {
                 let t = &generation.timings;
+                let cancelled = generation.finish_reason == FinishReason::Cancelled;
+                stats
+                    .prefilled_tokens
+                    .fetch_add(prompt.to_feed().len() as u64, Ordering::Relaxed);
+                stats
+                    .generated_tokens
+                    .fetch_add(generation.tokens.len() as u64, Ordering::Relaxed);
+                if cancelled {
+                    stats.cancelled.fetch_add(1, Ordering::Relaxed);
+                }
                 eprintln!(
                     "serve: #{service} {kind}: {} prompt tokens ({} cached), {} generated, prefill {:.1} tok/s, decode {:.1} tok/s{}",
                     prompt.tokens.len(),
@@ -143,7 +178,7 @@ fn serve_jobs(model: &mut dyn TokenModel, queue: &Receiver<Job>) {
                     generation.tokens.len(),
                     t.prefill_tokens_per_sec(),
                     t.decode_tokens_per_sec(),
-                    if events.is_closed() {
+                    if cancelled {
                         "; the client disconnected"
                     } else {
                         ""
