@@ -370,7 +370,7 @@ fn thinking_comes_back_as_reasoning_content() {
     let (server, _dir) = engine_server(options());
     let addr = server.local_addr();
     let body = |thinking: bool| {
-        json!({"messages": user("What is 2+2?"), "temperature": 0, "max_tokens": 8,
+        json!({"messages": user("What is 2+2?"), "temperature": 0, "max_tokens": 40,
                "chat_template_kwargs": {"enable_thinking": thinking}})
     };
     let on = ok(addr, "/v1/chat/completions", &body(true));
@@ -419,7 +419,7 @@ fn tool_calls_come_back_as_openai_tool_calls() {
     let server = scripted_server(TOOL_CALL, true, Duration::ZERO, options());
     let addr = server.local_addr();
     let body = json!({"messages": user("Weather in Paris?"), "tools": weather_tools(),
-                      "temperature": 0, "max_tokens": 100});
+                      "temperature": 0, "max_tokens": 400});
     let answer = ok(addr, "/v1/chat/completions", &body);
     let choice = &answer["choices"][0];
     assert_eq!(choice["finish_reason"], "tool_calls", "{answer}");
@@ -456,7 +456,7 @@ fn tool_calls_come_back_as_openai_tool_calls() {
     assert_eq!(answer["choices"][0]["finish_reason"], "stop");
 
     // The result goes back in a tool message (and an assistant message with tool_calls).
-    let follow_up = json!({"tools": weather_tools(), "temperature": 0, "max_tokens": 100,
+    let follow_up = json!({"tools": weather_tools(), "temperature": 0, "max_tokens": 400,
         "messages": [
             {"role": "system", "content": "You help."},
             {"role": "user", "content": "Weather in Paris?"},
@@ -583,7 +583,7 @@ fn bad_requests_get_openai_errors_naming_the_field() {
     error(s, &b, 400, Some("max_completion_tokens"));
     let (s, b) = chat(&json!({"messages": user("hi"), "tool_choice": "required"}).to_string());
     error(s, &b, 400, Some("tool_choice"));
-    let long = "word ".repeat(700);
+    let long = "word ".repeat(1000);
     let (s, b) = chat(&json!({"messages": user(&long)}).to_string());
     let e = error(s, &b, 413, Some("body"));
     assert!(e["message"].as_str().unwrap().contains("4096"), "{e}");

@@ -233,7 +233,9 @@ async fn chat(
     }
     let answer = assembler.finish(&finished, service);
     let mut message = json!({"role": "assistant", "content": answer.content});
-    if let Some(reasoning) = &assembler.reasoning {
+    // The generation's own record: set (maybe empty) whenever a reasoning segment opened.
+    let reasoning = finished.generation.reasoning.as_ref();
+    if let Some(reasoning) = reasoning.or(assembler.reasoning.as_ref()) {
         message["reasoning_content"] = json!(reasoning);
     }
     if !answer.tool_calls.is_empty() {
