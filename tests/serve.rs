@@ -117,7 +117,16 @@ fn scripted_server(text: &str, stop: bool, delay: Duration, options: ServeOption
     if stop {
         script.push(tokenizer.token_id("<|im_end|>").unwrap());
     }
-    let logits = tokenizer.vocab_size();
+    scripted_ids_server(assets, script, delay, options)
+}
+
+fn scripted_ids_server(
+    assets: ChatAssets,
+    script: Vec<u32>,
+    delay: Duration,
+    options: ServeOptions,
+) -> RunningServer {
+    let logits = assets.tokenizer.vocab_size();
     let source = move |serve: &mut dyn FnMut(&mut dyn TokenModel)| -> anyhow::Result<()> {
         let mut model = Scripted {
             script,
@@ -824,7 +833,8 @@ fn the_binary_serves_and_drains_on_ctrl_c() {
     assert_eq!(model_id, json!(dir.path().file_name().unwrap().to_str().unwrap()));
 
     // A long generation in flight when Ctrl-C comes still completes.
-    let long = json!({"messages": user("Tell me more"), "max_tokens": 400, "stream": true,
+    // Seconds on the CPU, so the signal surely comes first.
+    let long = json!({"messages": user("Tell me more"), "max_tokens": 1500, "stream": true,
                       "stream_options": {"include_usage": true}});
     let socket = start_raw(addr, "/v1/chat/completions", &long, "\"role\":\"assistant\"");
     let kill = Command::new("kill")
@@ -839,7 +849,10 @@ fn the_binary_serves_and_drains_on_ctrl_c() {
     let status = child.wait().unwrap();
     let stderr = stderr.join().unwrap();
     assert!(status.success(), "{stderr}");
-    assert!(stderr.contains("Ctrl-C") && stderr.contains("serve: stopped"), "{stderr}");
+    assert!(stderr.contains("serve: stopped"), "{stderr}");
+    let signal = stderr.find("serve: Ctrl-C").expect("the signal is reported");
+    let finished = stderr.find("serve: #2 chat").expect("the request is logged");
+    assert!(signal < finished, "the request finished after the signal:\n{stderr}");
     assert!(TcpStream::connect(addr).is_err(), "still listening");
 }
 
@@ -906,4 +919,35 @@ fn the_official_openai_python_client_works() {
     assert!(stdout.contains("openai client: all checks passed"), "{stdout}");
     server.shutdown().unwrap();
     tools.shutdown().unwrap();
+}
+
+#[test]
+fn control_tokens_are_hidden_unless_show_special() {
+    let mut completions = Vec::new();
+    for show in [false, true] {
+        let mut opts = options();
+        opts.show_special = show;
+        let assets = chat_assets();
+        let t = &assets.tokenizer;
+        let id = |token: &str| t.token_id(token).unwrap();
+        let script = [
+            t.encode("Hi").unwrap(),
+            vec![id("<unused56>")],
+            t.encode(" there").unwrap(),
+            vec![id("<pad>"), id("<|im_end|>")],
+        ]
+        .concat();
+        let server = scripted_ids_server(assets, script, Duration::ZERO, opts);
+        let addr = server.local_addr();
+        let body = json!({"messages": user("hi"), "max_tokens": 100});
+        let answer = ok(addr, "/v1/chat/completions", &body);
+        let want = if show { "Hi<unused56> there<pad>" } else { "Hi there" };
+        assert_eq!(answer["choices"][0]["message"]["content"], want, "{answer}");
+        let mut streamed = body.clone();
+        streamed["stream"] = json!(true);
+        assert_eq!(joined(&stream(addr, "/v1/chat/completions", &streamed), "content"), want);
+        completions.push(answer["usage"]["completion_tokens"].clone());
+        server.shutdown().unwrap();
+    }
+    assert_eq!(completions[0], completions[1], "hidden tokens still count");
 }
