@@ -488,7 +488,10 @@ fn control_tokens_are_hidden_unless_special() {
         serde_json::from_str(ok(&[&args[..], &a].concat(), "").0.trim()).unwrap()
     };
     let (plain, special) = (json(false), json(true));
-    assert_eq!(plain["tokens"], special["tokens"], "the same ids either way");
+    assert_eq!(
+        plain["tokens"], special["tokens"],
+        "the same ids either way"
+    );
     assert_eq!(plain["tokens"].as_array().unwrap().len(), 48);
     let (plain_text, special_text) = (
         plain["text"].as_str().unwrap(),

@@ -110,7 +110,12 @@ impl TokenModel for Scripted {
 }
 
 /// A server whose model answers every prompt with `text` (encoded) and, if `stop`, `<|im_end|>`.
-fn scripted_server(text: &str, stop: bool, delay: Duration, options: ServeOptions) -> RunningServer {
+fn scripted_server(
+    text: &str,
+    stop: bool,
+    delay: Duration,
+    options: ServeOptions,
+) -> RunningServer {
     let assets = chat_assets();
     let tokenizer = &assets.tokenizer;
     let mut script = tokenizer.encode(text).unwrap();
@@ -298,13 +303,17 @@ fn greedy_chat_and_completions_equal_run_greedy_streamed_and_not() {
     let addr = server.local_addr();
     for prompt in ["Hi", "What is the capital of France?"] {
         let expected = run_greedy(dir.path(), prompt, 12, false);
-        let body = json!({"model": "tiny", "messages": user(prompt), "temperature": 0, "max_tokens": 12});
+        let body =
+            json!({"model": "tiny", "messages": user(prompt), "temperature": 0, "max_tokens": 12});
         let answer = ok(addr, "/v1/chat/completions", &body);
         let choice = &answer["choices"][0];
         let content = choice["message"]["content"].as_str().unwrap();
         assert_eq!(printed(content), expected, "{answer}");
         assert_eq!(choice["message"]["role"], "assistant");
-        assert!(choice["message"].get("reasoning_content").is_none(), "{answer}");
+        assert!(
+            choice["message"].get("reasoning_content").is_none(),
+            "{answer}"
+        );
         assert_eq!(answer["object"], "chat.completion");
         assert_eq!(answer["model"], "tiny");
         let usage = &answer["usage"];
@@ -351,7 +360,10 @@ fn greedy_chat_and_completions_equal_run_greedy_streamed_and_not() {
         .filter_map(|c| c["choices"][0]["text"].as_str())
         .collect();
     assert_eq!(streamed_text, text);
-    assert_eq!(finish_reason(&chunks), answer["choices"][0]["finish_reason"]);
+    assert_eq!(
+        finish_reason(&chunks),
+        answer["choices"][0]["finish_reason"]
+    );
     server.shutdown().unwrap();
 }
 
@@ -388,7 +400,12 @@ fn thinking_comes_back_as_reasoning_content() {
         "{on}"
     );
     let off = ok(addr, "/v1/chat/completions", &body(false));
-    assert!(off["choices"][0]["message"].get("reasoning_content").is_none(), "{off}");
+    assert!(
+        off["choices"][0]["message"]
+            .get("reasoning_content")
+            .is_none(),
+        "{off}"
+    );
     server.shutdown().unwrap();
 
     // A scripted answer: the reasoning and the answer split exactly, streamed and not.
@@ -466,13 +483,13 @@ fn tool_calls_come_back_as_openai_tool_calls() {
 
     // The result goes back in a tool message (and an assistant message with tool_calls).
     let follow_up = json!({"tools": weather_tools(), "temperature": 0, "max_tokens": 400,
-        "messages": [
-            {"role": "system", "content": "You help."},
-            {"role": "user", "content": "Weather in Paris?"},
-            {"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function",
-                "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\", \"days\": 2}"}}]},
-            {"role": "tool", "tool_call_id": id, "content": "{\"temperature\": 21}"},
-        ]});
+    "messages": [
+        {"role": "system", "content": "You help."},
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function",
+            "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\", \"days\": 2}"}}]},
+        {"role": "tool", "tool_call_id": id, "content": "{\"temperature\": 21}"},
+    ]});
     let answer = ok(addr, "/v1/chat/completions", &follow_up);
     assert_eq!(answer["choices"][0]["finish_reason"], "tool_calls");
     assert!(
@@ -539,7 +556,10 @@ fn the_prompt_cache_prefills_only_the_new_suffix() {
     let before = health(addr)["prefilled_tokens"].as_u64().unwrap();
     let cached = completion(&extended, 6);
     assert_eq!(cached["usage"]["prompt_tokens_details"]["cached_tokens"], 5);
-    assert_eq!(health(addr)["prefilled_tokens"].as_u64().unwrap() - before, 3);
+    assert_eq!(
+        health(addr)["prefilled_tokens"].as_u64().unwrap() - before,
+        3
+    );
     completion(&[7, 42], 1); // does not extend: the next request starts over
     let fresh = completion(&extended, 6);
     assert_eq!(fresh["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
@@ -555,7 +575,10 @@ fn error(status: u16, body: &str, want_status: u16, param: Option<&str>) -> Valu
     assert_eq!(status, want_status, "{body}");
     let value = parse(body);
     let error = &value["error"];
-    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{value}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{value}"
+    );
     assert!(error["type"].is_string(), "{value}");
     assert_eq!(error["param"], json!(param), "{value}");
     error.clone()
@@ -571,10 +594,15 @@ fn bad_requests_get_openai_errors_naming_the_field() {
 
     let (s, b) = chat("{\"messages\": [");
     let e = error(s, &b, 400, None);
-    assert!(e["message"].as_str().unwrap().contains("not valid JSON"), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("not valid JSON"),
+        "{e}"
+    );
     let (s, b) = chat("[1, 2]");
     error(s, &b, 400, None);
-    let (s, b) = chat(r#"{"messages": [{"role": "user", "content": "hi"}, {"role": "wizard", "content": "x"}]}"#);
+    let (s, b) = chat(
+        r#"{"messages": [{"role": "user", "content": "hi"}, {"role": "wizard", "content": "x"}]}"#,
+    );
     let e = error(s, &b, 400, Some("messages[1].role"));
     assert!(e["message"].as_str().unwrap().contains("wizard"), "{e}");
     let (s, b) = chat(r#"{"messages": []}"#);
@@ -587,8 +615,15 @@ fn bad_requests_get_openai_errors_naming_the_field() {
     error(s, &b, 400, Some("max_tokens"));
     let (s, b) = chat(&json!({"messages": user("hi"), "max_tokens": CONTEXT}).to_string());
     let e = error(s, &b, 400, Some("max_tokens"));
-    assert!(e["message"].as_str().unwrap().contains(&CONTEXT.to_string()), "{e}");
-    let (s, b) = chat(&json!({"messages": user("hi"), "max_completion_tokens": CONTEXT}).to_string());
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains(&CONTEXT.to_string()),
+        "{e}"
+    );
+    let (s, b) =
+        chat(&json!({"messages": user("hi"), "max_completion_tokens": CONTEXT}).to_string());
     error(s, &b, 400, Some("max_completion_tokens"));
     let (s, b) = chat(&json!({"messages": user("hi"), "tool_choice": "required"}).to_string());
     error(s, &b, 400, Some("tool_choice"));
@@ -660,7 +695,11 @@ fn start_raw(addr: SocketAddr, path: &str, body: &Value, marker: &str) -> TcpStr
     let mut buf = [0; 4096];
     while !String::from_utf8_lossy(&seen).contains(marker) {
         let n = socket.read(&mut buf).unwrap();
-        assert!(n > 0, "closed before {marker:?}: {}", String::from_utf8_lossy(&seen));
+        assert!(
+            n > 0,
+            "closed before {marker:?}: {}",
+            String::from_utf8_lossy(&seen)
+        );
         seen.extend_from_slice(&buf[..n]);
     }
     socket
@@ -699,7 +738,12 @@ fn a_full_queue_answers_429_and_the_queued_request_is_served() {
     let server = scripted_server("a b", false, Duration::from_millis(5), opts);
     let addr = server.local_addr();
     let long = json!({"messages": user("go"), "max_tokens": 200, "stream": true});
-    let running = start_raw(addr, "/v1/chat/completions", &long, "\"role\":\"assistant\"");
+    let running = start_raw(
+        addr,
+        "/v1/chat/completions",
+        &long,
+        "\"role\":\"assistant\"",
+    );
     wait_for(addr, "the first job to start", |h| h["started"] == 1);
     let queued = std::thread::spawn(move || {
         post(
@@ -784,13 +828,23 @@ fn eight_clients_times_25_requests_all_complete_in_order_of_service() {
         answers.push(results[0].1.clone());
     }
     services.sort_unstable();
-    assert_eq!(services, (1..=200).collect::<Vec<u64>>(), "every request served once");
+    assert_eq!(
+        services,
+        (1..=200).collect::<Vec<u64>>(),
+        "every request served once"
+    );
     assert_eq!(health(addr)["started"], 200);
     server.shutdown().unwrap();
 }
 
 /// Starts `zaya-graph serve ARGS --port 0` and returns it with its address (read from stderr).
-fn spawn_binary(args: &[&str]) -> (std::process::Child, SocketAddr, std::thread::JoinHandle<String>) {
+fn spawn_binary(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    SocketAddr,
+    std::thread::JoinHandle<String>,
+) {
     let mut child = zaya_bin()
         .arg("serve")
         .args(args)
@@ -830,13 +884,21 @@ fn the_binary_serves_and_drains_on_ctrl_c() {
     let content = answer["choices"][0]["message"]["content"].as_str().unwrap();
     assert_eq!(printed(content), run_greedy(dir.path(), "Hi", 12, false));
     let model_id = get(addr, "/v1/models")["data"][0]["id"].clone();
-    assert_eq!(model_id, json!(dir.path().file_name().unwrap().to_str().unwrap()));
+    assert_eq!(
+        model_id,
+        json!(dir.path().file_name().unwrap().to_str().unwrap())
+    );
 
     // A long generation in flight when Ctrl-C comes still completes.
     // Seconds on the CPU, so the signal surely comes first.
     let long = json!({"messages": user("Tell me more"), "max_tokens": 1500, "stream": true,
                       "stream_options": {"include_usage": true}});
-    let socket = start_raw(addr, "/v1/chat/completions", &long, "\"role\":\"assistant\"");
+    let socket = start_raw(
+        addr,
+        "/v1/chat/completions",
+        &long,
+        "\"role\":\"assistant\"",
+    );
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -850,18 +912,22 @@ fn the_binary_serves_and_drains_on_ctrl_c() {
     let stderr = stderr.join().unwrap();
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("serve: stopped"), "{stderr}");
-    let signal = stderr.find("serve: Ctrl-C").expect("the signal is reported");
-    let finished = stderr.find("serve: #2 chat").expect("the request is logged");
-    assert!(signal < finished, "the request finished after the signal:\n{stderr}");
+    let signal = stderr
+        .find("serve: Ctrl-C")
+        .expect("the signal is reported");
+    let finished = stderr
+        .find("serve: #2 chat")
+        .expect("the request is logged");
+    assert!(
+        signal < finished,
+        "the request finished after the signal:\n{stderr}"
+    );
     assert!(TcpStream::connect(addr).is_err(), "still listening");
 }
 
 #[test]
 fn the_binary_rejects_bad_flags() {
-    let out = zaya_bin()
-        .args(["serve", "--queue", "0"])
-        .output()
-        .unwrap();
+    let out = zaya_bin().args(["serve", "--queue", "0"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--queue"));
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -893,7 +959,9 @@ fn the_official_openai_python_client_works() {
             !ci,
             "CI=true but `{python} -c 'import openai'` fails: install it (pip install openai, see .ci/run)"
         );
-        eprintln!("skipped: {python} with the openai package is not available (pip install openai)");
+        eprintln!(
+            "skipped: {python} with the openai package is not available (pip install openai)"
+        );
         return;
     }
     let mut opts = options();
@@ -906,8 +974,18 @@ fn the_official_openai_python_client_works() {
     let out = Command::new(&python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openai_client.py"))
         .args(["--base-url", &format!("http://{}/v1", server.local_addr())])
-        .args(["--tools-base-url", &format!("http://{}/v1", tools.local_addr())])
-        .args(["--api-key", "test-key", "--prompt", "Hi", "--max-tokens", "12"])
+        .args([
+            "--tools-base-url",
+            &format!("http://{}/v1", tools.local_addr()),
+        ])
+        .args([
+            "--api-key",
+            "test-key",
+            "--prompt",
+            "Hi",
+            "--max-tokens",
+            "12",
+        ])
         .args(["--expect-printed-file", expected_file.to_str().unwrap()])
         .output()
         .unwrap();
@@ -916,7 +994,10 @@ fn the_official_openai_python_client_works() {
         String::from_utf8_lossy(&out.stderr),
     );
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("openai client: all checks passed"), "{stdout}");
+    assert!(
+        stdout.contains("openai client: all checks passed"),
+        "{stdout}"
+    );
     server.shutdown().unwrap();
     tools.shutdown().unwrap();
 }
@@ -941,11 +1022,18 @@ fn control_tokens_are_hidden_unless_show_special() {
         let addr = server.local_addr();
         let body = json!({"messages": user("hi"), "max_tokens": 100});
         let answer = ok(addr, "/v1/chat/completions", &body);
-        let want = if show { "Hi<unused56> there<pad>" } else { "Hi there" };
+        let want = if show {
+            "Hi<unused56> there<pad>"
+        } else {
+            "Hi there"
+        };
         assert_eq!(answer["choices"][0]["message"]["content"], want, "{answer}");
         let mut streamed = body.clone();
         streamed["stream"] = json!(true);
-        assert_eq!(joined(&stream(addr, "/v1/chat/completions", &streamed), "content"), want);
+        assert_eq!(
+            joined(&stream(addr, "/v1/chat/completions", &streamed), "content"),
+            want
+        );
         completions.push(answer["usage"]["completion_tokens"].clone());
         server.shutdown().unwrap();
     }

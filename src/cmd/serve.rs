@@ -90,10 +90,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     options.default_max_tokens = args.max_tokens;
     options.default_thinking = args.think;
     options.show_special = args.sampling.special.special;
-    options
-        .sampling
-        .validate()
-        .context("the sampling flags")?;
+    options.sampling.validate().context("the sampling flags")?;
 
     let service = Service::start(
         model.assets.clone(),
@@ -108,7 +105,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
-        eprintln!("listening on http://{addr} (OpenAI API base URL http://{addr}/v1); Ctrl-C stops");
+        eprintln!(
+            "listening on http://{addr} (OpenAI API base URL http://{addr}/v1); Ctrl-C stops"
+        );
         service
             .serve(listener, async {
                 // Without a signal handler the process could not be stopped cleanly; report it.
