@@ -728,6 +728,67 @@ fn a_client_that_disconnects_stops_its_generation() {
     );
     assert_eq!(answer["choices"][0]["finish_reason"], "length", "{answer}");
     assert_eq!(answer["usage"]["completion_tokens"], 3);
+
+    // A non-streamed request: nothing is written until the end, the closed socket is seen
+    // all the same.
+    let body = json!({"messages": user("go"), "max_tokens": 2000});
+    let socket = start_raw(addr, "/v1/chat/completions", &body, "");
+    wait_for(addr, "the job to start", |h| h["started"] == 3);
+    let before = health(addr)["generated_tokens"].as_u64().unwrap();
+    drop(socket);
+    let h = wait_for(addr, "the cancellation", |h| h["cancelled"] == 2);
+    let generated = h["generated_tokens"].as_u64().unwrap() - before;
+    assert!(generated < 500, "generation went on: {h}");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn sampling_parameters_and_stop_strings_are_honoured() {
+    let (server, _dir) = engine_server(options());
+    let addr = server.local_addr();
+    let sampled = |seed: u64| {
+        let body = json!({"messages": user("Hi there"), "temperature": 1.0, "top_p": 0.9,
+                          "top_k": 40, "min_p": 0.01, "repetition_penalty": 1.1,
+                          "seed": seed, "max_tokens": 16});
+        ok(addr, "/v1/chat/completions", &body)["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = sampled(1);
+    assert_eq!(first, sampled(1), "a seed repeats");
+    assert!(
+        [sampled(2), sampled(3), sampled(4)]
+            .iter()
+            .any(|o| *o != first),
+        "four seeds gave the same text: {first:?}"
+    );
+    let (s, b) = request(
+        addr,
+        "/v1/chat/completions",
+        Some(&json!({"messages": user("hi"), "n": 2}).to_string()),
+        None,
+    );
+    error(s, &b, 400, Some("n"));
+    server.shutdown().unwrap();
+
+    let server = scripted_server("Hello there. Bye.", true, Duration::ZERO, options());
+    let addr = server.local_addr();
+    for stop in [json!("there"), json!(["zzz", "re."])] {
+        let body = json!({"messages": user("hi"), "stop": stop, "max_tokens": 50});
+        let answer = ok(addr, "/v1/chat/completions", &body);
+        let want = if stop.is_string() {
+            "Hello "
+        } else {
+            "Hello the"
+        };
+        assert_eq!(answer["choices"][0]["message"]["content"], want, "{answer}");
+        assert_eq!(answer["choices"][0]["finish_reason"], "stop");
+        let mut streamed = body.clone();
+        streamed["stream"] = json!(true);
+        let chunks = stream(addr, "/v1/chat/completions", &streamed);
+        assert_eq!(joined(&chunks, "content"), want);
+    }
     server.shutdown().unwrap();
 }
 
