@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Drives `zaya-graph serve` with the official `openai` package: chat, streaming, tool calls.
+"""Drives `zaya-graph serve` with the official `openai` package: chat, streaming, thinking,
+raw completions, errors, tool calls.
 
 Run by tests/serve.rs (the_official_openai_python_client_works) against two in-process
 servers: --base-url serves the tiny fixture model through the engine, --tools-base-url a
@@ -70,6 +71,15 @@ def main() -> None:
     check(reasons == [answer.choices[0].finish_reason], reasons)
     check(usage is not None and usage.completion_tokens == answer.usage.completion_tokens,
           usage)
+
+    # Thinking through chat_template_kwargs; the reasoning arrives as reasoning_content.
+    thought = client.chat.completions.create(
+        model=model, messages=messages, temperature=0, max_tokens=args.max_tokens,
+        extra_body={"chat_template_kwargs": {"enable_thinking": True}})
+    reasoning = getattr(thought.choices[0].message, "reasoning_content", None)
+    check(isinstance(reasoning, str), f"reasoning_content: {thought}")
+    check(getattr(answer.choices[0].message, "reasoning_content", None) is None,
+          f"no reasoning_content without thinking: {answer}")
 
     # Raw completions.
     completion = client.completions.create(
