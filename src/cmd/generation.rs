@@ -41,7 +41,8 @@ pub struct ModelArgs {
     /// What the MoE does for tokens routed to the skip expert.
     #[arg(long, default_value_t = SkipMode::Zero)]
     pub mod_skip: SkipMode,
-    /// Context capacity in tokens (prompt plus output; for `chat`, the whole conversation).
+    /// Context capacity in tokens (prompt plus output; for `chat` and `serve`, the whole
+    /// conversation, 4096 by default).
     #[arg(long, value_name = "N")]
     pub context: Option<usize>,
 }
@@ -64,7 +65,8 @@ pub struct SamplingArgs {
     /// Penalize tokens already in the context; 1 = off [default: 1.0].
     #[arg(long, value_name = "X")]
     pub repetition_penalty: Option<f32>,
-    /// Seed for reproducible sampling (a random one is drawn and reported otherwise).
+    /// Seed for reproducible sampling (a random one is drawn and reported otherwise; `serve`
+    /// draws one per request that sets none).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Deterministic decoding: always the most likely token.
