@@ -22,6 +22,10 @@ use zaya_graph::demo;
 use zaya_graph::engine::{self, Backend, EngineOptions, LoadStage, Model, Session};
 use zaya_model::{Bundle, Config, SkipMode};
 
+/// Context of `chat` and `serve` when `--context` is not given: room for real conversations
+/// without allocating the model's full (possibly 100k+) positions of cache.
+pub const CONVERSATION_CONTEXT: usize = 4096;
+
 /// Which model to load and how to run it.
 #[derive(clap::Args, Debug)]
 pub struct ModelArgs {

@@ -12,10 +12,6 @@ use zaya_graph::serve::{EngineSource, ServeOptions, Service};
 
 use super::generation::{self, ModelArgs, SamplingArgs};
 
-/// Default context when `--context` is not given, as for `chat`: room for real conversations
-/// without the full (possibly 100k+) positions of cache.
-const DEFAULT_CONTEXT: usize = 4096;
-
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -59,7 +55,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--max-body must be at least 1");
     }
     let (model, progress) = generation::open_model(&args.model, "serve")?;
-    let default_context = model.config().max_position_embeddings.min(DEFAULT_CONTEXT);
+    let default_context = model
+        .config()
+        .max_position_embeddings
+        .min(generation::CONVERSATION_CONTEXT);
     let context = generation::context_size(
         args.model.context.or(Some(default_context)),
         model.config(),
