@@ -50,10 +50,16 @@ fn options() -> ServeOptions {
 
 /// A server on the fixture model through the engine, loaded as `run` loads it.
 fn engine_server(options: ServeOptions) -> (RunningServer, tempfile::TempDir) {
+    engine_server_on(options, EngineOptions::cpu(CONTEXT))
+}
+
+fn engine_server_on(
+    options: ServeOptions,
+    mut engine: EngineOptions,
+) -> (RunningServer, tempfile::TempDir) {
     let dir = fixture_bundle();
     let assets = ChatAssets::load(dir.path()).unwrap();
     let bundle = Arc::new(zaya_model::Bundle::open(dir.path()).unwrap());
-    let mut engine = EngineOptions::cpu(CONTEXT);
     engine.columns = Some(assets.tokenizer.vocab_size());
     let model = Arc::new(Model::load(bundle, &engine, &mut |_| {}).unwrap());
     let server = start(assets, Box::new(EngineSource { model }), options);
@@ -1099,4 +1105,49 @@ fn control_tokens_are_hidden_unless_show_special() {
         server.shutdown().unwrap();
     }
     assert_eq!(completions[0], completions[1], "hidden tokens still count");
+}
+
+/// The worker drives a GPU session from its own thread: greedy answers (on-device argmax fed
+/// back) and seeded samples (the device sampler) equal the CPU server's. Skipped without an
+/// adapter unless CI=true.
+#[test]
+fn the_server_on_the_gpu_answers_what_the_cpu_answers() {
+    if zaya_wgpu::list_adapters().is_empty() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI=true and no GPU adapter"
+        );
+        eprintln!("skipping: no GPU adapter");
+        return;
+    }
+    let answers = |engine: EngineOptions| {
+        let (server, _dir) = engine_server_on(options(), engine);
+        let addr = server.local_addr();
+        let mut out = Vec::new();
+        for body in [
+            json!({"messages": user("Hi"), "temperature": 0, "max_tokens": 12}),
+            json!({"messages": user("Hi"), "temperature": 0.8, "top_p": 0.9, "seed": 5,
+                   "max_tokens": 12}),
+            json!({"prompt": "Hello world", "temperature": 0, "max_tokens": 8}),
+        ] {
+            let path = if body.get("prompt").is_some() {
+                "/v1/completions"
+            } else {
+                "/v1/chat/completions"
+            };
+            let answer = ok(addr, path, &body);
+            let choice = &answer["choices"][0];
+            out.push(choice["message"]["content"].clone());
+            out.push(choice["text"].clone());
+            let mut streamed = body.clone();
+            streamed["stream"] = json!(true);
+            out.push(json!(stream(addr, path, &streamed).len()));
+        }
+        server.shutdown().unwrap();
+        out
+    };
+    let mut gpu = EngineOptions::cpu(CONTEXT);
+    gpu.backend = zaya_graph::engine::Backend::Wgpu;
+    gpu.strategy = Some("all".into());
+    assert_eq!(answers(gpu), answers(EngineOptions::cpu(CONTEXT)));
 }
