@@ -42,6 +42,7 @@ def main() -> None:
     models = client.models.list()
     check(len(models.data) == 1, f"one model listed: {models}")
     model = models.data[0].id
+    check(client.models.retrieve(model).id == model, "models.retrieve")
     messages = [{"role": "user", "content": args.prompt}]
 
     # Chat, not streamed.

@@ -382,6 +382,10 @@ fn models_and_health() {
     assert_eq!(models["data"][0]["id"], "tiny");
     assert_eq!(models["data"][0]["object"], "model");
     assert_eq!(models["data"][0]["context_length"], CONTEXT);
+    assert_eq!(get(addr, "/v1/models/tiny"), models["data"][0]);
+    let (status, body) = request(addr, "/v1/models/other", None, None);
+    let e = error(status, &body, 404, Some("model"));
+    assert_eq!(e["code"], "model_not_found");
     let h = health(addr);
     assert_eq!(h["status"], "ok");
     assert_eq!(h["started"], 0);

@@ -87,7 +87,7 @@ impl ApiError {
             status: StatusCode::NOT_FOUND,
             code: Some("not_found"),
             ..Self::malformed(format!(
-                "no route {path}: this server has POST /v1/chat/completions, POST /v1/completions, GET /v1/models and GET /health"
+                "no route {path}: this server has POST /v1/chat/completions, POST /v1/completions, GET /v1/models[/ID] and GET /health"
             ))
         }
     }

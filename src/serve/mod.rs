@@ -1,6 +1,6 @@
 //! `zaya-graph serve`: an OpenAI-compatible HTTP server (axum on tokio) in front of one model.
 //!
-//! Endpoints: `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models`,
+//! Endpoints: `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models[/{id}]`,
 //! `GET /health`. Handlers parse and validate a request, render and encode its prompt, and put
 //! a job on a bounded queue (429 when full); one worker thread owns the model and runs the jobs
 //! in arrival order, one at a time, reusing the model state when a prompt extends the previous

@@ -9,7 +9,7 @@ use std::sync::mpsc::TrySendError;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -31,6 +31,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .route("/v1/models", get(models))
+        .route("/v1/models/{id}", get(model))
         .route_layer(middleware::from_fn_with_state(shared.clone(), authorize));
     Router::new()
         .merge(v1)
@@ -71,18 +72,36 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
     .into_response()
 }
 
+fn model_card(shared: &Shared) -> Value {
+    json!({
+        "id": shared.options.model_id,
+        "object": "model",
+        "created": shared.started,
+        "owned_by": "zaya-graph",
+        "context_length": shared.context_len,
+    })
+}
+
 async fn models(State(shared): State<Arc<Shared>>) -> Response {
-    axum::Json(json!({
-        "object": "list",
-        "data": [{
-            "id": shared.options.model_id,
-            "object": "model",
-            "created": shared.started,
-            "owned_by": "zaya-graph",
-            "context_length": shared.context_len,
-        }],
-    }))
-    .into_response()
+    axum::Json(json!({"object": "list", "data": [model_card(&shared)]})).into_response()
+}
+
+async fn model(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    if id != shared.options.model_id {
+        return ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: Some("model_not_found"),
+            ..ApiError::invalid(
+                "model",
+                format!(
+                    "no model {id:?}: this server serves {:?}",
+                    shared.options.model_id
+                ),
+            )
+        }
+        .into_response();
+    }
+    axum::Json(model_card(&shared)).into_response()
 }
 
 async fn not_found(uri: Uri) -> ApiError {
