@@ -637,6 +637,10 @@ fn bad_requests_get_openai_errors_naming_the_field() {
     error(s, &b, 400, Some("max_completion_tokens"));
     let (s, b) = chat(&json!({"messages": user("hi"), "tool_choice": "required"}).to_string());
     error(s, &b, 400, Some("tool_choice"));
+    // A rendered prompt over the context (about 600 tokens in 1.5 KB).
+    let (s, b) = chat(&json!({"messages": user(&"word ".repeat(300))}).to_string());
+    let e = error(s, &b, 400, Some("messages"));
+    assert!(e["message"].as_str().unwrap().contains("no room"), "{e}");
     let long = "word ".repeat(1000);
     let (s, b) = chat(&json!({"messages": user(&long)}).to_string());
     let e = error(s, &b, 413, Some("body"));
