@@ -11,4 +11,5 @@ pub use zaya_wgpu as gpu;
 pub mod bench;
 pub mod demo;
 pub mod engine;
+pub mod serve;
 pub mod tune;

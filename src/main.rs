@@ -33,6 +33,8 @@ enum Command {
     Smoke(cmd::smoke::SmokeArgs),
     /// Compare fusion strategies: correctness check, then interleaved timing vs copy bandwidth.
     Bench(cmd::bench::BenchArgs),
+    /// Serve the model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions).
+    Serve(cmd::serve::ServeArgs),
     /// Convert a float checkpoint (original or HF naming) into a quantized bundle.
     Convert(cmd::convert::ConvertArgs),
     /// Time the GPU kernel variants on this adapter; later runs use the fastest correct ones.
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => cmd::bench::run(args),
         Command::Convert(args) => cmd::convert::run(args),
         Command::Tune(args) => cmd::tune::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
     };
     match result {
         Ok(code) => code,

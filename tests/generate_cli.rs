@@ -466,3 +466,45 @@ fn cpu_engine_checks_ids_before_feeding_and_resets() {
         "{error}"
     );
 }
+
+/// Issue 19: the demo model writes control and unused tokens; the text hides them unless
+/// `--special`, and `--json` lists every generated id either way.
+#[test]
+fn control_tokens_are_hidden_unless_special() {
+    let hidden = [
+        "<unused",
+        "<pad>",
+        "<bos>",
+        "<eos>",
+        "<|im_start|>",
+        "<zyphra_tool_response>",
+    ];
+    let args = ["run", "--seed", "1", "--max-tokens", "48", "Hello"];
+    let json = |special: bool| -> serde_json::Value {
+        let mut a = vec!["--json"];
+        if special {
+            a.push("--special");
+        }
+        serde_json::from_str(ok(&[&args[..], &a].concat(), "").0.trim()).unwrap()
+    };
+    let (plain, special) = (json(false), json(true));
+    assert_eq!(
+        plain["tokens"], special["tokens"],
+        "the same ids either way"
+    );
+    assert_eq!(plain["tokens"].as_array().unwrap().len(), 48);
+    let (plain_text, special_text) = (
+        plain["text"].as_str().unwrap(),
+        special["text"].as_str().unwrap(),
+    );
+    assert!(
+        hidden.iter().all(|h| !plain_text.contains(h)),
+        "{plain_text:?}"
+    );
+    assert!(special_text.contains("<unused"), "{special_text:?}");
+    // The streamed text too.
+    let (streamed, _) = ok(&args, "");
+    assert!(hidden.iter().all(|h| !streamed.contains(h)), "{streamed:?}");
+    let (streamed, _) = ok(&[&args[..], &["--special"]].concat(), "");
+    assert!(streamed.contains("<unused"), "{streamed:?}");
+}

@@ -18,10 +18,6 @@ use super::generation::{
     explain_template_error,
 };
 
-/// Default context when `--context` is not given: room for a real conversation without
-/// allocating the model's full (possibly 100k+) positions of cache.
-const DEFAULT_CONTEXT: usize = 4096;
-
 #[derive(clap::Args, Debug)]
 pub struct ChatArgs {
     #[command(flatten)]
@@ -59,7 +55,10 @@ fn parse_line(line: &str) -> Input {
 pub fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     generation::check_max_tokens("--max-tokens", args.max_tokens)?;
     let (model, progress) = generation::open_model(&args.model, "chat")?;
-    let default_context = model.config().max_position_embeddings.min(DEFAULT_CONTEXT);
+    let default_context = model
+        .config()
+        .max_position_embeddings
+        .min(generation::CONVERSATION_CONTEXT);
     let context = generation::context_size(
         args.model.context.or(Some(default_context)),
         model.config(),
@@ -72,6 +71,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         args.sampling
             .stop_conditions(&model.assets, args.max_tokens),
     )?;
+    args.sampling.special.apply(&mut generator);
     let mut chat = ChatLoop {
         model: &model,
         args: &args,

@@ -15,12 +15,16 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::Arc;
 use zaya_chat::{
-    Channel, ChatAssets, ChatError, FinishReason, Generation, SamplerConfig, StopConditions,
-    TextPiece, Tokenizer,
+    Channel, ChatAssets, ChatError, FinishReason, Generation, Generator, SamplerConfig,
+    StopConditions, TextPiece, Tokenizer,
 };
 use zaya_graph::demo;
 use zaya_graph::engine::{self, Backend, EngineOptions, LoadStage, Model, Session};
 use zaya_model::{Bundle, Config, SkipMode};
+
+/// Context of `chat` and `serve` when `--context` is not given: room for real conversations
+/// without allocating the model's full (possibly 100k+) positions of cache.
+pub const CONVERSATION_CONTEXT: usize = 4096;
 
 /// Which model to load and how to run it.
 #[derive(clap::Args, Debug)]
@@ -42,7 +46,8 @@ pub struct ModelArgs {
     /// What the MoE does for tokens routed to the skip expert.
     #[arg(long, default_value_t = SkipMode::Zero)]
     pub mod_skip: SkipMode,
-    /// Context capacity in tokens (prompt plus output; for `chat`, the whole conversation).
+    /// Context capacity in tokens (prompt plus output; for `chat` and `serve`, the whole
+    /// conversation, 4096 by default).
     #[arg(long, value_name = "N")]
     pub context: Option<usize>,
 }
@@ -65,7 +70,8 @@ pub struct SamplingArgs {
     /// Penalize tokens already in the context; 1 = off [default: 1.0].
     #[arg(long, value_name = "X")]
     pub repetition_penalty: Option<f32>,
-    /// Seed for reproducible sampling (a random one is drawn and reported otherwise).
+    /// Seed for reproducible sampling (a random one is drawn and reported otherwise; `serve`
+    /// draws one per request that sets none).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Deterministic decoding: always the most likely token.
@@ -74,12 +80,42 @@ pub struct SamplingArgs {
     /// Stop when the output contains STR (cut from the output); repeatable.
     #[arg(long = "stop", value_name = "STR")]
     pub stop: Vec<String>,
+    #[command(flatten)]
+    pub special: SpecialArgs,
+}
+
+/// Whether text output shows control tokens (also used by `smoke`, which has no sampling flags).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct SpecialArgs {
+    /// Show control and unused tokens (<pad>, <bos>, <unusedN>, ...) in the text; hidden by
+    /// default (token ids in --json output are always complete).
+    #[arg(long)]
+    pub special: bool,
+}
+
+impl SpecialArgs {
+    /// Applies the flag to a generator.
+    pub fn apply(self, generator: &mut Generator) {
+        generator.set_show_special(self.special);
+    }
 }
 
 impl SamplingArgs {
     /// The sampler settings; draws (and reports on stderr) a seed when sampling is random and
     /// none was given, so any run can be repeated.
     pub fn sampler_config(&self) -> SamplerConfig {
+        let mut config = self.sampler_defaults();
+        if config.seed.is_none() && !config.is_greedy() {
+            let seed = random_seed();
+            eprintln!("sampling with seed {seed} (pass --seed {seed} to repeat)");
+            config.seed = Some(seed);
+        }
+        config
+    }
+
+    /// The sampler settings as given: no seed is drawn when none was given (the server draws
+    /// one per request).
+    pub fn sampler_defaults(&self) -> SamplerConfig {
         let mut config = if self.greedy {
             SamplerConfig::greedy()
         } else {
@@ -91,11 +127,6 @@ impl SamplingArgs {
         config.min_p = self.min_p.unwrap_or(config.min_p);
         config.repetition_penalty = self.repetition_penalty.unwrap_or(config.repetition_penalty);
         config.seed = self.seed;
-        if config.seed.is_none() && !config.is_greedy() {
-            let seed = random_seed();
-            eprintln!("sampling with seed {seed} (pass --seed {seed} to repeat)");
-            config.seed = Some(seed);
-        }
         config
     }
 
@@ -273,6 +304,21 @@ impl LoadedModel {
         context: usize,
         progress: LoadProgress,
     ) -> anyhow::Result<(Session, Duration)> {
+        let (model, elapsed) = self.load(args, context, progress)?;
+        let session = model
+            .session()
+            .with_context(|| format!("cannot load {}", self.dir.display()))?;
+        Ok((session, elapsed))
+    }
+
+    /// Loads the model (sessions of `context` tokens by default), ends the progress bar and
+    /// reports the load time on stderr.
+    pub fn load(
+        &self,
+        args: &ModelArgs,
+        context: usize,
+        progress: LoadProgress,
+    ) -> anyhow::Result<(Arc<Model>, Duration)> {
         let options = EngineOptions {
             backend: args.backend,
             skip: args.mod_skip,
@@ -281,13 +327,12 @@ impl LoadedModel {
             adapter: args.adapter.clone(),
             columns: Some(self.tokenizer().vocab_size()),
         };
-        let loaded = Model::load(Arc::clone(&self.bundle), &options, &mut |stage| {
+        let model = Model::load(Arc::clone(&self.bundle), &options, &mut |stage| {
             progress.step(stage.describe())
         })
-        .and_then(|model| Ok((model.session()?, model.describe_path())));
+        .map(Arc::new);
         let elapsed = progress.finish();
-        let (model, path) =
-            loaded.with_context(|| format!("cannot load {}", self.dir.display()))?;
+        let model = model.with_context(|| format!("cannot load {}", self.dir.display()))?;
         let c = self.config();
         eprintln!(
             "loaded {}{} in {:.2} s: {} layers, hidden {}, vocab {}",
@@ -303,7 +348,7 @@ impl LoadedModel {
             c.vocab_size,
         );
         // Which path was chosen, so a slow run can be told from a misconfigured one.
-        eprintln!("running on {path}");
+        eprintln!("running on {}", model.describe_path());
         // Spec §4: say where the two skip semantics can disagree for this bundle.
         if let Ok(routes) = zaya_model::verify::skip_routes(&self.bundle) {
             let reachable: Vec<usize> = routes

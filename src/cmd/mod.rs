@@ -7,6 +7,7 @@ pub mod dump;
 pub mod eval;
 pub mod generation;
 pub mod run;
+pub mod serve;
 pub mod smoke;
 pub mod tune;
 pub mod verify;

@@ -37,8 +37,8 @@ pub struct RunArgs {
     /// Most tokens to generate.
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub max_tokens: usize,
-    /// Print one JSON object (prompt_tokens, reasoning, content, tool_calls, finish_reason,
-    /// timings) instead of streaming text.
+    /// Print one JSON object (prompt_tokens, generated token ids, text, reasoning, content,
+    /// tool_calls, finish_reason, timings) instead of streaming text.
     #[arg(long)]
     pub json: bool,
 }
@@ -60,6 +60,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.sampling
             .stop_conditions(&model.assets, args.max_tokens),
     )?;
+    args.sampling.special.apply(&mut generator);
 
     let mut printer = StreamPrinter::new(args.think);
     let generation = generator.generate(&mut engine, &[], &prompt, |piece| {
@@ -76,6 +77,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let report = serde_json::json!({
             "prompt_tokens": prompt.len(),
             "generated_tokens": generation.tokens.len(),
+            "tokens": generation.tokens,
             "text": generation.text,
             "reasoning": generation.reasoning,
             "content": generation.content,

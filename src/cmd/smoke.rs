@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use zaya_chat::{Conversation, FinishReason, Generation, SamplerConfig};
 
-use super::generation::{self, ModelArgs, describe_decode, explain_template_error};
+use super::generation::{self, ModelArgs, SpecialArgs, describe_decode, explain_template_error};
 
 #[derive(clap::Args, Debug)]
 pub struct SmokeArgs {
@@ -19,6 +19,8 @@ pub struct SmokeArgs {
     /// Token budget of the thinking prompt: enough for the reasoning and the final answer.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub think_max_tokens: usize,
+    #[command(flatten)]
+    pub special: SpecialArgs,
 }
 
 /// What an answer must show to pass.
@@ -122,6 +124,7 @@ pub fn run(args: SmokeArgs) -> anyhow::Result<ExitCode> {
     let mut generator = model
         .assets
         .generator(SamplerConfig::greedy(), model.assets.stop_conditions())?;
+    args.special.apply(&mut generator);
 
     let mut passed = 0;
     for (i, case) in CASES.iter().enumerate() {

@@ -15,7 +15,7 @@ pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub const GENERATION_CONFIG_FILE: &str = "generation_config.json";
 
 /// Tokenizer, chat template and end-of-turn ids of a bundle.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ChatAssets {
     pub tokenizer: Tokenizer,
     pub template: ChatTemplate,

@@ -1,5 +1,7 @@
 //! Multi-turn chat on a stateful model: keeps the messages and the tokens the model state holds,
 //! and feeds only the new suffix when the re-rendered conversation still starts with them.
+//! [`PromptCache`] is that record alone, for callers that render prompts themselves (the
+//! server: every request brings its whole history).
 
 use std::ops::ControlFlow;
 
@@ -36,6 +38,87 @@ impl TurnPrompt {
     }
 }
 
+/// The tokens a stateful model holds, in order: a prompt that extends them is fed only its new
+/// suffix (the KV, conv and value states of the rest are reused).
+#[derive(Debug, Clone, Default)]
+pub struct PromptCache {
+    fed: Vec<u32>,
+}
+
+impl PromptCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Tokens the model state holds according to this record.
+    pub fn tokens(&self) -> &[u32] {
+        &self.fed
+    }
+
+    /// Call after resetting the model outside [`PromptCache::generate`].
+    pub fn clear(&mut self) {
+        self.fed.clear();
+    }
+
+    /// How to feed `tokens` (a whole encoded prompt) given what the model state holds.
+    pub fn plan(&self, tokens: Vec<u32>) -> TurnPrompt {
+        // At least one new token is needed to get logits, so an identical or longer state
+        // cannot be continued either.
+        let continues = self.fed.len() < tokens.len() && tokens.starts_with(&self.fed);
+        TurnPrompt {
+            reused: if continues { self.fed.len() } else { 0 },
+            needs_reset: !continues && !self.fed.is_empty(),
+            tokens,
+        }
+    }
+
+    /// Records a finished generation: the model holds the prompt plus the generated tokens it
+    /// consumed.
+    pub fn record(&mut self, prompt: &TurnPrompt, generation: &Generation) {
+        self.fed.clear();
+        self.fed.extend_from_slice(&prompt.tokens);
+        self.fed
+            .extend_from_slice(generation.tokens_in_model_state());
+    }
+
+    /// Generates from the encoded prompt `tokens`: resets the model when its state cannot be
+    /// continued, feeds only the new suffix otherwise, and records the result. Returns the
+    /// plan that was followed (`reused` tokens were not fed) with the generation. After an
+    /// error the record is cleared, so the next call starts from a reset model.
+    pub fn generate<M, F>(
+        &mut self,
+        model: &mut M,
+        generator: &mut Generator,
+        tokens: Vec<u32>,
+        on_piece: F,
+    ) -> Result<(TurnPrompt, Generation), ChatError>
+    where
+        M: TokenModel + ?Sized,
+        F: FnMut(TextPiece<'_>) -> ControlFlow<()>,
+    {
+        if tokens.is_empty() {
+            return Err(ChatError::EmptyPrompt);
+        }
+        let mut prompt = self.plan(tokens);
+        if prompt.needs_reset || model.position() != prompt.reused {
+            model.reset();
+            self.fed.clear();
+            prompt.reused = 0;
+            prompt.needs_reset = false;
+        }
+        match generator.generate(model, prompt.cached(), prompt.to_feed(), on_piece) {
+            Ok(generation) => {
+                self.record(&prompt, &generation);
+                Ok((prompt, generation))
+            }
+            Err(err) => {
+                self.fed.clear();
+                Err(err)
+            }
+        }
+    }
+}
+
 /// A chat history plus the record of what the model state holds.
 #[derive(Debug, Clone, Default)]
 pub struct Conversation {
@@ -43,8 +126,8 @@ pub struct Conversation {
     tools: Vec<Value>,
     enable_thinking: Option<bool>,
     extra: Map<String, Value>,
-    /// Tokens the model state holds, in order.
-    fed: Vec<u32>,
+    /// Tokens the model state holds.
+    cache: PromptCache,
 }
 
 impl Conversation {
@@ -85,18 +168,18 @@ impl Conversation {
 
     /// Tokens the model state holds according to this conversation.
     pub fn fed_tokens(&self) -> &[u32] {
-        &self.fed
+        self.cache.tokens()
     }
 
     /// Call after resetting the model outside [`Conversation::respond`].
     pub fn forget_model_state(&mut self) {
-        self.fed.clear();
+        self.cache.clear();
     }
 
     /// Drops all messages and the model-state record.
     pub fn clear(&mut self) {
         self.messages.clear();
-        self.fed.clear();
+        self.cache.clear();
     }
 
     /// The render options of the next turn.
@@ -124,23 +207,18 @@ impl Conversation {
         if tokens.is_empty() {
             return Err(ChatError::EmptyPrompt);
         }
-        // At least one new token is needed to get logits, so an identical or longer state
-        // cannot be continued either.
-        let continues = self.fed.len() < tokens.len() && tokens.starts_with(&self.fed);
-        Ok(TurnPrompt {
-            reused: if continues { self.fed.len() } else { 0 },
-            needs_reset: !continues && !self.fed.is_empty(),
-            tokens,
-        })
+        Ok(self.cache.plan(tokens))
     }
 
     /// Records a finished turn: the assistant message (content, reasoning, tool calls) joins the
     /// history and the fed tokens become the prompt plus the generated tokens the model consumed.
     pub fn record(&mut self, prompt: &TurnPrompt, generation: &Generation) {
-        self.fed.clear();
-        self.fed.extend_from_slice(&prompt.tokens);
-        self.fed
-            .extend_from_slice(generation.tokens_in_model_state());
+        self.cache.record(prompt, generation);
+        self.push_answer(generation);
+    }
+
+    /// The assistant message of a generation joins the history.
+    fn push_answer(&mut self, generation: &Generation) {
         let content = (!generation.content.is_empty() || generation.tool_calls.is_empty())
             .then(|| generation.content.clone());
         self.messages.push(Message {
@@ -166,16 +244,10 @@ impl Conversation {
         M: TokenModel + ?Sized,
         F: FnMut(TextPiece<'_>) -> ControlFlow<()>,
     {
-        let mut prompt = self.prepare(template, generator.tokenizer())?;
-        if prompt.needs_reset || model.position() != prompt.reused {
-            model.reset();
-            self.fed.clear();
-            prompt.reused = 0;
-            prompt.needs_reset = false;
-        }
+        let tokens = generator.tokenizer().encode(&self.render(template)?)?;
         generator.set_tools(self.tools.clone());
-        let generation = generator.generate(model, prompt.cached(), prompt.to_feed(), on_piece)?;
-        self.record(&prompt, &generation);
+        let (_, generation) = self.cache.generate(model, generator, tokens, on_piece)?;
+        self.push_answer(&generation);
         Ok(generation)
     }
 }

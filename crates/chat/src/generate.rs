@@ -94,7 +94,8 @@ fn rate(tokens: usize, secs: f64) -> f64 {
 /// The result of one generation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generation {
-    /// The decoded output (tags included, stop token excluded, cut at a stop string).
+    /// The decoded output (tags included, stop token excluded, cut at a stop string; control
+    /// tokens only with [`Generator::set_show_special`]).
     pub text: String,
     /// Text inside `<think>...</think>`; `None` when there was no reasoning segment.
     pub reasoning: Option<String>,
@@ -134,6 +135,8 @@ pub struct Generator {
     stop: StopConditions,
     tools: Vec<Value>,
     starts_in_reasoning: Option<bool>,
+    show_special: bool,
+    split_reasoning: bool,
 }
 
 impl Generator {
@@ -155,6 +158,8 @@ impl Generator {
             stop,
             tools: Vec::new(),
             starts_in_reasoning: None,
+            show_special: false,
+            split_reasoning: true,
         })
     }
 
@@ -195,6 +200,20 @@ impl Generator {
     /// `<think>` at the end of the prompt.
     pub fn set_starts_in_reasoning(&mut self, value: Option<bool>) {
         self.starts_in_reasoning = value;
+    }
+
+    /// Whether control and unused tokens ([`Tokenizer::is_control`]) appear in the text
+    /// (`--special`); off by default, as llama.cpp and HF pipelines do. Their ids are always
+    /// in [`Generation::tokens`].
+    pub fn set_show_special(&mut self, show: bool) {
+        self.show_special = show;
+    }
+
+    /// Whether streamed pieces go through the reasoning splitter (default) or are the raw
+    /// text, think tags included, all tagged [`Channel::Content`] (raw completions). The
+    /// parsed [`Generation`] fields are filled either way.
+    pub fn set_split_reasoning(&mut self, split: bool) {
+        self.split_reasoning = split;
     }
 
     /// Generates from `prompt`, the tokens to feed now. `cached` are the tokens the model state
@@ -245,7 +264,9 @@ impl Generator {
 
         let mut stream = self.tokenizer.decode_stream();
         let mut matcher = StopStringMatcher::new(&self.stop.stop_strings);
-        let mut splitter = ReasoningSplitter::new(started_in_reasoning);
+        let mut splitter = self
+            .split_reasoning
+            .then(|| ReasoningSplitter::new(started_in_reasoning));
         let mut timings = Timings::default();
         let mut tokens: Vec<u32> = Vec::new();
         let mut feed: Vec<u32> = prompt.to_vec();
@@ -276,7 +297,8 @@ impl Generator {
             if self.stop.is_stop_token(token) {
                 break FinishReason::StopToken(token);
             }
-            if let Some(piece) = stream.step(token)? {
+            let shown = self.show_special || !self.tokenizer.is_control(token);
+            if let Some(piece) = shown.then(|| stream.step(token)).transpose()?.flatten() {
                 let stopped = matcher.push(&piece);
                 cancelled |= forward_text(&mut splitter, matcher.releasable(), &mut on_piece);
                 if stopped {
@@ -304,9 +326,11 @@ impl Generator {
         }
         if !cancelled {
             forward_text(&mut splitter, matcher.release_all(), &mut on_piece);
-            splitter.finish(&mut |channel, text| {
-                let _ = on_piece(TextPiece { text, channel });
-            });
+            if let Some(splitter) = &mut splitter {
+                splitter.finish(&mut |channel, text| {
+                    let _ = on_piece(TextPiece { text, channel });
+                });
+            }
         }
 
         let text = matcher.into_text();
@@ -324,14 +348,19 @@ impl Generator {
     }
 }
 
-/// Passes released text through the reasoning splitter to the callback; true if it cancelled.
-fn forward_text<F>(splitter: &mut ReasoningSplitter, text: &str, on_piece: &mut F) -> bool
+/// Passes released text through the reasoning splitter (if any) to the callback; true if it
+/// cancelled.
+fn forward_text<F>(splitter: &mut Option<ReasoningSplitter>, text: &str, on_piece: &mut F) -> bool
 where
     F: FnMut(TextPiece<'_>) -> ControlFlow<()>,
 {
     if text.is_empty() {
         return false;
     }
+    let Some(splitter) = splitter else {
+        let channel = Channel::Content;
+        return on_piece(TextPiece { text, channel }).is_break();
+    };
     let mut cancelled = false;
     splitter.push(text, &mut |channel, text| {
         if on_piece(TextPiece { text, channel }).is_break() {

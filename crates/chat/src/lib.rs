@@ -33,7 +33,7 @@ mod template;
 mod tokenizer;
 
 pub use assets::{ChatAssets, GENERATION_CONFIG_FILE, TOKENIZER_FILE};
-pub use conversation::{Conversation, TurnPrompt};
+pub use conversation::{Conversation, PromptCache, TurnPrompt};
 pub use error::{ChatError, ModelFailure};
 pub use generate::{FinishReason, Generation, Generator, TextPiece, Timings, TokenModel};
 pub use message::{Message, ToolCall};

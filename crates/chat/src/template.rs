@@ -32,7 +32,7 @@ pub struct RenderOptions {
 }
 
 /// A compiled chat template plus the variables every render gets (`bos_token`, `eos_token`...).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ChatTemplate {
     env: Environment<'static>,
     /// Where the template came from, for error messages (a path or a caller-chosen name).
@@ -69,7 +69,7 @@ fn new_environment() -> Environment<'static> {
         },
     );
     env.add_function("strftime_now", |format: String| {
-        crate::strftime::DateTime::now_utc().format(&format)
+        crate::strftime::strftime_now(&format)
     });
     env
 }

@@ -45,6 +45,9 @@ pub struct Tokenizer {
     inner: Arc<tokenizers::Tokenizer>,
     vocab_size: usize,
     special: SpecialTokens,
+    /// Sorted ids of the control and unused tokens text output hides (see
+    /// [`Tokenizer::is_control`]).
+    control: Arc<[u32]>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -119,10 +122,12 @@ impl Tokenizer {
             tool_response_start: id(tokens::TOOL_RESPONSE_START),
             tool_response_end: id(tokens::TOOL_RESPONSE_END),
         };
+        let control = control_tokens(&inner, &special);
         Self {
             inner: Arc::new(inner),
             vocab_size,
             special,
+            control,
         }
     }
 
@@ -136,6 +141,14 @@ impl Tokenizer {
     /// Special-token ids resolved by content.
     pub fn special_tokens(&self) -> &SpecialTokens {
         &self.special
+    }
+
+    /// True for a control or unused token that text output hides unless asked (`--special`):
+    /// the tokenizer's special added tokens (`<pad>`, `<bos>`, `<|im_start|>`...), every
+    /// `<unusedN>` and the tool-response tags, which only the template writes. The think and
+    /// tool-call tags are not control tokens: the output parsers give them their meaning.
+    pub fn is_control(&self, id: u32) -> bool {
+        self.control.binary_search(&id).is_ok()
     }
 
     /// Id of a token given its exact content (e.g. `"</think>"`).
@@ -201,6 +214,42 @@ impl Tokenizer {
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
     }
+}
+
+/// The ids [`Tokenizer::is_control`] is true for, sorted.
+fn control_tokens(inner: &tokenizers::Tokenizer, special: &SpecialTokens) -> Arc<[u32]> {
+    let meaningful = [
+        special.think_start,
+        special.think_end,
+        special.tool_call_start,
+        special.tool_call_end,
+    ];
+    let markup = [special.tool_response_start, special.tool_response_end];
+    let flagged = inner
+        .get_added_tokens_decoder()
+        .into_iter()
+        .filter(|(_, token)| token.special)
+        .map(|(id, _)| id);
+    let unused = inner
+        .get_vocab(true)
+        .into_iter()
+        .filter(|(text, _)| is_unused_token(text))
+        .map(|(_, id)| id);
+    let mut ids: Vec<u32> = flagged
+        .chain(unused)
+        .chain(markup.into_iter().flatten())
+        .filter(|id| !meaningful.contains(&Some(*id)))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into()
+}
+
+/// `<unused0>`, `<unused42>`...: reserved rows a model should never emit.
+fn is_unused_token(text: &str) -> bool {
+    text.strip_prefix("<unused")
+        .and_then(|rest| rest.strip_suffix('>'))
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Incremental detokenizer (the prefix/read-offset technique of HF `DecodeStream` and TGI).

@@ -389,3 +389,107 @@ fn seeded_generation_is_reproducible() {
         "padding column sampled: {a:?}"
     );
 }
+
+#[test]
+fn control_tokens_are_hidden_unless_asked_and_ids_stay_complete() {
+    let tok = tokenizer();
+    let p = prompt(&tok, None, None);
+    let im_end = tok.token_id("<|im_end|>").unwrap();
+    let hidden = ["<pad>", "<bos>", "<unused56>", "<zyphra_tool_response>"];
+    for name in hidden {
+        assert!(tok.is_control(tok.token_id(name).unwrap()), "{name}");
+    }
+    for kept in [
+        "<think>",
+        "</think>",
+        "<zyphra_tool_call>",
+        "</zyphra_tool_call>",
+        "<0x41>",
+    ] {
+        assert!(!tok.is_control(tok.token_id(kept).unwrap()), "{kept}");
+    }
+    let mut script = ids(&tok, &["Hello"]);
+    script.extend(hidden.iter().map(|t| tok.token_id(t).unwrap()));
+    script.extend(ids(&tok, &[" world"]));
+    script.push(im_end);
+
+    let stop = StopConditions::for_tokenizer(&tok);
+    let (hidden_run, pieces) = run(
+        &mut greedy(&tok, stop.clone()),
+        &mut ScriptedModel::new(script.clone()),
+        &p,
+    );
+    let hidden_run = hidden_run.unwrap();
+    assert_eq!(hidden_run.text, "Hello world");
+    assert_eq!(streamed(&pieces, Channel::Content), "Hello world");
+    assert_eq!(hidden_run.tokens, script, "every id is kept");
+
+    let mut shown = greedy(&tok, stop);
+    shown.set_show_special(true);
+    let (shown_run, _) = run(&mut shown, &mut ScriptedModel::new(script.clone()), &p);
+    assert_eq!(
+        shown_run.unwrap().text,
+        "Hello<pad><bos><unused56><zyphra_tool_response> world"
+    );
+}
+
+#[test]
+fn raw_pieces_keep_the_think_tags() {
+    let tok = tokenizer();
+    let p = prompt(&tok, None, None);
+    let mut script = ids(&tok, &["<think>", "\nhm\n", "</think>", "\n\nok"]);
+    script.push(tok.token_id("<|im_end|>").unwrap());
+    let mut generator = greedy(&tok, StopConditions::for_tokenizer(&tok));
+    generator.set_split_reasoning(false);
+    let (result, pieces) = run(&mut generator, &mut ScriptedModel::new(script), &p);
+    let generation = result.unwrap();
+    assert!(pieces.iter().all(|(c, _)| *c == Channel::Content));
+    assert_eq!(
+        streamed(&pieces, Channel::Content),
+        "<think>\nhm\n</think>\n\nok"
+    );
+    assert_eq!(generation.text, "<think>\nhm\n</think>\n\nok");
+    assert_eq!(generation.reasoning.as_deref(), Some("hm"));
+    assert_eq!(generation.content, "ok");
+}
+
+#[test]
+fn prompt_cache_feeds_only_the_suffix_of_an_extended_prompt() {
+    let tok = tokenizer();
+    let im_end = tok.token_id("<|im_end|>").unwrap();
+    let first = ids(&tok, &["Hello world"]);
+    let mut script = ids(&tok, &[" again"]);
+    script.push(im_end);
+    script.extend(ids(&tok, &[" more"]));
+    script.push(im_end);
+    let mut model = ScriptedModel::new(script);
+    let mut cache = zaya_chat::PromptCache::new();
+    let mut generator = greedy(&tok, StopConditions::for_tokenizer(&tok));
+    let (plan, one) = cache
+        .generate(&mut model, &mut generator, first.clone(), |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(plan.reused, 0);
+    // The model holds the prompt and " again" (the stop token was never fed).
+    let mut second = first.clone();
+    second.extend(one.tokens_in_model_state());
+    let suffix = ids(&tok, &[" and"]);
+    second.extend(&suffix);
+    let before = model.feeds.len();
+    let (plan, _) = cache
+        .generate(&mut model, &mut generator, second.clone(), |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(plan.reused, second.len() - suffix.len());
+    assert_eq!(model.feeds[before], suffix);
+    assert_eq!(model.resets, 0);
+    // A prompt that does not extend the state resets the model and feeds everything.
+    let (plan, _) = cache
+        .generate(&mut model, &mut generator, first.clone(), |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!((plan.reused, model.resets), (0, 1));
+}
