@@ -25,7 +25,7 @@ use zaya_wgpu::tune::{self as gtune, Budget, OwnedInput, TuneCache, TuneCase};
 pub struct TuneOptions {
     /// Strategies whose plans' fused matvecs are tuned (`all` is the default of `run`).
     pub strategies: Vec<String>,
-    /// Wall-clock budget of the whole run, shared by the shapes.
+    /// Seconds spent trying new variants, shared by the shapes.
     pub seconds: f64,
 }
 
@@ -33,7 +33,7 @@ impl Default for TuneOptions {
     fn default() -> Self {
         TuneOptions {
             strategies: vec!["all".into()],
-            seconds: 90.0,
+            seconds: 60.0,
         }
     }
 }

@@ -27,8 +27,9 @@ pub struct TuneArgs {
     /// Comma-separated strategies whose fused matvecs are tuned.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     pub strategies: Vec<String>,
-    /// Wall-clock budget of the whole run in seconds, shared by the shapes.
-    #[arg(long, default_value_t = 90.0)]
+    /// Seconds spent trying variants, shared by the shapes (the final interleaved rounds and
+    /// building the model come on top: about a minute more at ZAYA1-8B width on lavapipe).
+    #[arg(long, default_value_t = 60.0)]
     pub seconds: f64,
     /// Case-insensitive substring of the GPU adapter's name (see `zaya-graph devices`).
     #[arg(long)]
