@@ -1,6 +1,8 @@
 //! Reference implementations of the primitive ops on plain slices. Written for clarity
 //! first: this is the oracle every backend is tested against.
 
+use crate::weights::WeightRows;
+use rayon::prelude::*;
 use zaya_ir::{BinaryOp, ReduceOp, UnaryOp};
 
 pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
@@ -211,6 +213,169 @@ pub fn attention(
             oh[d] = acc as f32;
         }
     }
+}
+
+/// A causal conv over the time axis of a window [C_in, W] (time 0 = oldest): weight
+/// [C_out, C_in/groups, K] -> [C_out, W - K + 1]; column t reads window columns t..t+K.
+/// The same arithmetic (f64 sums in the same order) as [`conv_step`] per column.
+pub fn conv(
+    window: &[f32],
+    c_in: usize,
+    width: usize,
+    w: &[f32],
+    bias: &[f32],
+    groups: usize,
+    out: &mut [f32],
+) {
+    let c_out = bias.len();
+    let in_per = c_in / groups;
+    let out_per = c_out / groups;
+    let k = w.len() / (c_out * in_per).max(1);
+    let steps = width + 1 - k;
+    for o in 0..c_out {
+        let g = o / out_per;
+        for s in 0..steps {
+            let mut acc = bias[o] as f64;
+            for ci in 0..in_per {
+                let channel = g * in_per + ci;
+                for j in 0..k {
+                    acc += (w[(o * in_per + ci) * k + j] as f64)
+                        * (window[channel * width + s + j] as f64);
+                }
+            }
+            out[o * steps + s] = acc as f32;
+        }
+    }
+}
+
+/// Rows decoded together by [`matmul`]: each x row is loaded once per block.
+const ROW_BLOCK: usize = 4;
+/// Rows per parallel task of [`matmul`].
+const TASK_ROWS: usize = 16;
+
+/// `out[t, r] = sum_i w[row0 + r, i] * x[t, i]` for the `tokens = x.len() / cols` rows of
+/// x: each weight row is decoded once for all tokens (what makes prefill faster than
+/// decode), row blocks in parallel. Sums are 8-lane f32 like the packed dot products.
+pub fn matmul(
+    w: &dyn WeightRows,
+    row0: usize,
+    rows: usize,
+    x: &[f32],
+    cols: usize,
+    out: &mut [f32],
+) {
+    let tokens = x.len() / cols.max(1);
+    if tokens == 0 || rows == 0 {
+        return;
+    }
+    // Results row-major per weight row ([rows, T]), transposed into [T, rows] after.
+    let mut tmp = vec![0f32; rows * tokens];
+    tmp.par_chunks_mut(TASK_ROWS * tokens)
+        .enumerate()
+        .for_each_init(
+            || vec![0f32; ROW_BLOCK * cols],
+            |wrows, (task, chunk)| {
+                let first = row0 + task * TASK_ROWS;
+                for (b, block) in chunk.chunks_mut(ROW_BLOCK * tokens).enumerate() {
+                    let n = block.len() / tokens;
+                    let base = first + b * ROW_BLOCK;
+                    for r in 0..n {
+                        w.dequant_row(base + r, &mut wrows[r * cols..(r + 1) * cols]);
+                    }
+                    for t in 0..tokens {
+                        let xt = &x[t * cols..(t + 1) * cols];
+                        if n == ROW_BLOCK {
+                            let d = dot8x4(wrows, cols, xt);
+                            for r in 0..ROW_BLOCK {
+                                block[r * tokens + t] = d[r];
+                            }
+                        } else {
+                            for r in 0..n {
+                                block[r * tokens + t] = dot8(&wrows[r * cols..(r + 1) * cols], xt);
+                            }
+                        }
+                    }
+                }
+            },
+        );
+    for t in 0..tokens {
+        for r in 0..rows {
+            out[t * rows + r] = tmp[r * tokens + t];
+        }
+    }
+}
+
+/// The per-token form of [`matmul`]: token t multiplies the `rows` rows of `w` starting at
+/// `token_rows[t]` (its expert). Tokens are grouped by slice, so each expert used in the
+/// chunk is decoded once for all the tokens that chose it.
+pub fn matmul_per_token(
+    w: &dyn WeightRows,
+    token_rows: &[usize],
+    rows: usize,
+    x: &[f32],
+    cols: usize,
+    out: &mut [f32],
+) {
+    let mut starts: Vec<usize> = token_rows.to_vec();
+    starts.sort_unstable();
+    starts.dedup();
+    for &start in &starts {
+        let members: Vec<usize> = (0..token_rows.len())
+            .filter(|&t| token_rows[t] == start)
+            .collect();
+        let mut xg = Vec::with_capacity(members.len() * cols);
+        for &t in &members {
+            xg.extend_from_slice(&x[t * cols..(t + 1) * cols]);
+        }
+        let mut og = vec![0f32; members.len() * rows];
+        matmul(w, start, rows, &xg, cols, &mut og);
+        for (k, &t) in members.iter().enumerate() {
+            out[t * rows..(t + 1) * rows].copy_from_slice(&og[k * rows..(k + 1) * rows]);
+        }
+    }
+}
+
+/// An 8-lane f32 dot product (vectorizes; the packed dot products sum the same way).
+pub fn dot8(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    sum8(acc) + tail
+}
+
+/// Four rows of `w` (each `cols` long) against one x: x is loaded once for the four.
+fn dot8x4(w: &[f32], cols: usize, x: &[f32]) -> [f32; 4] {
+    let mut acc = [[0f32; 8]; 4];
+    let full = cols / 8 * 8;
+    for i in (0..full).step_by(8) {
+        let xs = &x[i..i + 8];
+        for r in 0..4 {
+            let ws = &w[r * cols + i..r * cols + i + 8];
+            for k in 0..8 {
+                acc[r][k] += ws[k] * xs[k];
+            }
+        }
+    }
+    let mut out = [0f32; 4];
+    for r in 0..4 {
+        let tail: f32 = (full..cols).map(|i| w[r * cols + i] * x[i]).sum();
+        out[r] = sum8(acc[r]) + tail;
+    }
+    out
+}
+
+fn sum8(a: [f32; 8]) -> f32 {
+    ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
 }
 
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
