@@ -228,3 +228,70 @@ fn exec_session_prefill_is_offered_only_with_prefill_functions() {
     ));
     assert_eq!(s.position(), 0);
 }
+
+/// The engine feeds prompts through batched prefill on the CPU: the same logits and greedy
+/// tokens as with token-by-token prompts.
+#[test]
+fn engine_prompts_use_batched_prefill_with_the_same_results() {
+    use zaya_chat::TokenModel;
+    use zaya_graph::engine::{EngineOptions, Model};
+    let bundle = Arc::new(Bundle::open(&tiny_a().join("bundle_mxfp4")).unwrap());
+    let load = |chunk: usize, strategy: &str| {
+        let mut o = EngineOptions::cpu(48);
+        o.prefill_chunk = chunk;
+        o.strategy = Some(strategy.into());
+        Model::load(Arc::clone(&bundle), &o, &mut |_| {}).unwrap()
+    };
+    let prompt = tokens_for(&bundle, 11, 5);
+    for strategy in ["none", "all"] {
+        let (batched, sequential) = (load(3, strategy), load(0, strategy));
+        let (mut a, mut b) = (batched.session().unwrap(), sequential.session().unwrap());
+        assert!(a.batched_prefill());
+        let la = a.forward_tokens(&prompt).unwrap();
+        let lb = b.forward_tokens(&prompt).unwrap();
+        assert_close(&format!("{strategy}: engine logits"), &la, &lb, SEQ_TOL);
+        let (mut a, mut b) = (batched.session().unwrap(), sequential.session().unwrap());
+        let mut ga = vec![a.forward_greedy(&prompt).unwrap()];
+        let mut gb = vec![b.forward_greedy(&prompt).unwrap()];
+        for _ in 0..5 {
+            ga.push(a.forward_greedy(&[*ga.last().unwrap()]).unwrap());
+            gb.push(b.forward_greedy(&[*gb.last().unwrap()]).unwrap());
+        }
+        assert_eq!(ga, gb, "{strategy}: greedy continuation");
+        assert_eq!(a.position(), prompt.len() + 5);
+    }
+}
+
+/// Every strategy leaves a prefill graph valid and computing the same (they are applied to
+/// the decode graph only in the engine; here they run on the prefill graphs too).
+#[test]
+fn every_strategy_leaves_prefill_graphs_valid_and_equal() {
+    use zaya_model::graph::prefill_functions;
+    let bundle = Bundle::open(&fixtures().join("zaya-tiny-b").join("bundle_affine")).unwrap();
+    let cfg = &bundle.config;
+    let opts = GraphOptions::default();
+    let decode = zaya_model::graph::build_decode_graph_with(cfg, &bundle, opts).unwrap();
+    let prompt = tokens_for(&bundle, 7, 3);
+    let mut reference: Option<Vec<f32>> = None;
+    for name in zaya_opt::STRATEGIES {
+        let strategy = zaya_opt::Strategy::parse(name).unwrap();
+        let mut funcs = prefill_functions(cfg, &bundle, opts, 4, true).unwrap();
+        for f in &mut funcs {
+            let (g, _) = strategy.apply(&f.graph).unwrap();
+            g.validate().unwrap();
+            f.graph = g;
+        }
+        let module = zaya_ir::Module::new(decode.clone(), funcs).unwrap();
+        let weights = bind_module(&bundle, &module).unwrap();
+        let program = Arc::new(Program::with_module(module, weights).unwrap());
+        let mut s = program.session(16).unwrap();
+        let out = s.prefill_batched(&prompt, &[ALL_LOGITS]).unwrap();
+        let got = out[0].as_f32().unwrap().to_vec();
+        match &reference {
+            None => reference = Some(got),
+            Some(r) => {
+                assert_close(&format!("strategy {name} on prefill"), &got, r, 1e-5);
+            }
+        }
+    }
+}
