@@ -429,6 +429,55 @@ mod tests {
     }
 
     #[test]
+    fn matmul_decodes_rows_once_for_all_tokens_and_equals_row_dots() {
+        use crate::weights::DenseWeight;
+        // 37 rows (not a multiple of the row block or task), 19 columns (not of 8), 5 tokens.
+        let (rows, cols, tokens) = (37, 19, 5);
+        let data: Vec<f32> = (0..rows * cols).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
+        let w = DenseWeight::new(rows, cols, data.clone());
+        let x: Vec<f32> = (0..tokens * cols).map(|i| ((i * 5) % 11) as f32 * 0.25).collect();
+        let mut out = vec![0.0; tokens * (rows - 2)];
+        matmul(&w, 2, rows - 2, &x, cols, &mut out);
+        for t in 0..tokens {
+            for r in 0..rows - 2 {
+                let want = dot(&data[(r + 2) * cols..(r + 3) * cols], &x[t * cols..(t + 1) * cols]);
+                assert!((out[t * (rows - 2) + r] - want).abs() < 1e-4, "t {t} r {r}");
+            }
+        }
+        // Per token: tokens 0 and 2 share slice 1, token 1 reads slice 0.
+        let slices = [10, 0, 10];
+        let mut per = vec![0.0; 3 * 8];
+        matmul_per_token(&w, &slices, 8, &x[..3 * cols], cols, &mut per);
+        for (t, &r0) in slices.iter().enumerate() {
+            for r in 0..8 {
+                let want = dot(&data[(r0 + r) * cols..(r0 + r + 1) * cols], &x[t * cols..(t + 1) * cols]);
+                assert!((per[t * 8 + r] - want).abs() < 1e-4, "t {t} r {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn conv_over_a_window_equals_conv_step_per_column() {
+        // 4 channels, 2 groups, K = 2, window of 5 columns -> 4 output columns.
+        let (c, width, k) = (4, 5, 2);
+        let window: Vec<f32> = (0..c * width).map(|i| (i as f32 * 0.37).sin()).collect();
+        let w: Vec<f32> = (0..c * 2 * k).map(|i| (i as f32 * 0.11).cos()).collect();
+        let bias = [0.1, -0.2, 0.3, 0.0];
+        let mut out = vec![0.0; c * (width - k + 1)];
+        conv(&window, c, width, &w, &bias, 2, &mut out);
+        for s in 0..width - k + 1 {
+            let win: Vec<f32> = (0..c)
+                .flat_map(|ch| window[ch * width + s..ch * width + s + k].to_vec())
+                .collect();
+            let mut step = vec![0.0; c];
+            conv_step(&win, c, k, &w, &bias, 2, &mut step);
+            for o in 0..c {
+                assert_eq!(out[o * (width - k + 1) + s], step[o], "column {s}");
+            }
+        }
+    }
+
+    #[test]
     fn attention_attends_only_to_the_prefix() {
         // One head, hd 1, ctx 3, len 2: the third (garbage) row must not matter.
         let mut out = [0.0];
