@@ -84,9 +84,18 @@ fn check_against_sequential(fixture: &str, format: &str, skip: SkipMode) {
         .collect();
     // Prompt lengths 1, 2, 3, chunk - 1, chunk, chunk + 1, and several chunks; each after a
     // few decoded tokens too, so a chunk starts mid-sequence.
-    for (case, &(lead, n)) in [(0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (0, 14), (3, 5), (2, 9)]
-        .iter()
-        .enumerate()
+    for (case, &(lead, n)) in [
+        (0, 1),
+        (0, 2),
+        (0, 3),
+        (0, 4),
+        (0, 5),
+        (0, 14),
+        (3, 5),
+        (2, 9),
+    ]
+    .iter()
+    .enumerate()
     {
         let what = format!("{fixture} {format}/{skip} lead {lead} prompt {n}");
         let lead_tokens = tokens_for(&bundle, lead, 7 + case as u32);
@@ -145,7 +154,13 @@ fn check_against_golden(fixture: &str, format: &str, skip: SkipMode, chunk: usiz
             .chunks(vocab)
             .chain(want_decode.chunks(vocab))
             .collect();
-        for (t, (g, w)) in got.logits.iter().chain(&after.logits).zip(&want).enumerate() {
+        for (t, (g, w)) in got
+            .logits
+            .iter()
+            .chain(&after.logits)
+            .zip(&want)
+            .enumerate()
+        {
             assert_close(&format!("{what}: token {t} logits"), g, w, LOGIT_TOL);
             assert_eq!(argmax(g), argmax(w), "{what}: token {t} argmax");
         }

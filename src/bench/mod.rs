@@ -683,7 +683,11 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
         log(&format!(
             "check {} batched prefill vs token by token: max |diff| {diff:.2e}: {}",
             r.name,
-            if diff <= options.tolerance { "ok" } else { "FAIL" }
+            if diff <= options.tolerance {
+                "ok"
+            } else {
+                "FAIL"
+            }
         ));
         r.batched_prefill_max_diff = Some(diff);
         if diff <= options.tolerance {

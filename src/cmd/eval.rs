@@ -163,7 +163,10 @@ fn eval(
                 start = prompt;
             }
             Err(zaya_ir::ExecError::Unsupported(why)) => {
-                eprintln!("note: the {} backend {why}: the prompt is fed token by token", model.backend());
+                eprintln!(
+                    "note: the {} backend {why}: the prompt is fed token by token",
+                    model.backend()
+                );
             }
             Err(e) => return Err(e).context("batched prefill of the prompt"),
         }

@@ -433,14 +433,21 @@ mod tests {
         use crate::weights::DenseWeight;
         // 37 rows (not a multiple of the row block or task), 19 columns (not of 8), 5 tokens.
         let (rows, cols, tokens) = (37, 19, 5);
-        let data: Vec<f32> = (0..rows * cols).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
+        let data: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 7) % 13) as f32 - 6.0)
+            .collect();
         let w = DenseWeight::new(rows, cols, data.clone());
-        let x: Vec<f32> = (0..tokens * cols).map(|i| ((i * 5) % 11) as f32 * 0.25).collect();
+        let x: Vec<f32> = (0..tokens * cols)
+            .map(|i| ((i * 5) % 11) as f32 * 0.25)
+            .collect();
         let mut out = vec![0.0; tokens * (rows - 2)];
         matmul(&w, 2, rows - 2, &x, cols, &mut out);
         for t in 0..tokens {
             for r in 0..rows - 2 {
-                let want = dot(&data[(r + 2) * cols..(r + 3) * cols], &x[t * cols..(t + 1) * cols]);
+                let want = dot(
+                    &data[(r + 2) * cols..(r + 3) * cols],
+                    &x[t * cols..(t + 1) * cols],
+                );
                 assert!((out[t * (rows - 2) + r] - want).abs() < 1e-4, "t {t} r {r}");
             }
         }
@@ -450,7 +457,10 @@ mod tests {
         matmul_per_token(&w, &slices, 8, &x[..3 * cols], cols, &mut per);
         for (t, &r0) in slices.iter().enumerate() {
             for r in 0..8 {
-                let want = dot(&data[(r0 + r) * cols..(r0 + r + 1) * cols], &x[t * cols..(t + 1) * cols]);
+                let want = dot(
+                    &data[(r0 + r) * cols..(r0 + r + 1) * cols],
+                    &x[t * cols..(t + 1) * cols],
+                );
                 assert!((per[t * 8 + r] - want).abs() < 1e-4, "t {t} r {r}");
             }
         }

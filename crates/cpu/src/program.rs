@@ -980,9 +980,9 @@ impl ExecSession for Session<'static> {
 
     fn prefill(&mut self, tokens: &[u32], read: &[&str]) -> ExecResult<Vec<Tensor>> {
         match self.prefill_batched(tokens, read) {
-            Err(CpuError::NoPrefill) => Err(ExecError::Unsupported(
-                "program has no prefill functions",
-            )),
+            Err(CpuError::NoPrefill) => {
+                Err(ExecError::Unsupported("program has no prefill functions"))
+            }
             r => Ok(r?),
         }
     }

@@ -64,12 +64,7 @@ impl Module {
         if self.functions.iter().any(|g| g.name == f.name) {
             return Err(bad("a function of that name exists".into()));
         }
-        if self
-            .functions
-            .iter()
-            .skip(1)
-            .any(|g| g.tokens == f.tokens)
-        {
+        if self.functions.iter().skip(1).any(|g| g.tokens == f.tokens) {
             return Err(bad(format!(
                 "a prefill function over {} tokens exists",
                 f.tokens
@@ -88,8 +83,7 @@ impl Module {
             )));
         }
         if f.graph.states.len() != base.states.len()
-            || f
-                .graph
+            || f.graph
                 .states
                 .iter()
                 .zip(&base.states)
@@ -99,8 +93,7 @@ impl Module {
         }
         for w in &f.graph.weights {
             for other in self.functions.iter().flat_map(|g| &g.graph.weights) {
-                if other.source == w.source && (other.format != w.format || other.dims != w.dims)
-                {
+                if other.source == w.source && (other.format != w.format || other.dims != w.dims) {
                     return Err(bad(format!(
                         "declares weight \"{}\" as {:?} {:?}, another function as {:?} {:?}",
                         w.source, w.format, w.dims, other.format, other.dims
@@ -167,7 +160,7 @@ impl Module {
             .enumerate()
             .map(|(i, f)| (i + 1, f.tokens))
             .collect();
-        by_len.sort_unstable_by(|a, b| b.1.cmp(&a.1));
+        by_len.sort_unstable_by_key(|f| std::cmp::Reverse(f.1));
         let mut left = n;
         let mut calls = vec![];
         while left > 0 {

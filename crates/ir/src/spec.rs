@@ -124,7 +124,9 @@ impl Check<'_> {
     fn token_rows(&self, what: &str) -> Result<(u64, u64), String> {
         match self.dims(0)?.as_slice() {
             &[r, d] | &[_, r, d] => Ok((r, d)),
-            d => Err(format!("{what} needs [rows, dim] or [T, rows, dim], got {d:?}")),
+            d => Err(format!(
+                "{what} needs [rows, dim] or [T, rows, dim], got {d:?}"
+            )),
         }
     }
 

@@ -242,14 +242,37 @@ fn token_chunk_ops_infer_shapes_over_t_tokens() {
             Some(TensorType::f32([3u64])),
         )
         .unwrap()[0];
-    let ps = g.push1(Op::Binary { op: BinaryOp::Add }, &[iota, p]).unwrap();
-    let q = g.push1(Op::Reshape { dims: vec![3, 2, 4] }, &[ye]).unwrap_err();
+    let ps = g
+        .push1(Op::Binary { op: BinaryOp::Add }, &[iota, p])
+        .unwrap();
+    let q = g
+        .push1(
+            Op::Reshape {
+                dims: vec![3, 2, 4],
+            },
+            &[ye],
+        )
+        .unwrap_err();
     assert!(q.to_string().contains("reshape"), "{q}");
     let q = g
-        .push1(Op::Slice { axis: 1, start: 0, len: 4 }, &[ye])
+        .push1(
+            Op::Slice {
+                axis: 1,
+                start: 0,
+                len: 4,
+            },
+            &[ye],
+        )
         .unwrap();
     let q = g.push1(Op::Concat { axis: 1 }, &[q, q]).unwrap();
-    let q = g.push1(Op::Reshape { dims: vec![3, 2, 4] }, &[q]).unwrap();
+    let q = g
+        .push1(
+            Op::Reshape {
+                dims: vec![3, 2, 4],
+            },
+            &[q],
+        )
+        .unwrap();
     let rope = Op::Rope {
         rot_dims: 4,
         theta: 10000.0,
@@ -260,8 +283,10 @@ fn token_chunk_ops_infer_shapes_over_t_tokens() {
     assert_eq!(ty(&g, cols), [6, 3]);
     let bad = g.push1(rope, &[cols, ps]).unwrap_err();
     assert!(bad.to_string().contains("positions"), "{bad}");
-    g.push(Op::CacheAppend { state: kc }, &[qr, p], None).unwrap();
-    g.push(Op::CacheAppend { state: vc }, &[q, p], None).unwrap();
+    g.push(Op::CacheAppend { state: kc }, &[qr, p], None)
+        .unwrap();
+    g.push(Op::CacheAppend { state: vc }, &[q, p], None)
+        .unwrap();
     let att = g
         .push1(
             Op::Attention {
