@@ -181,7 +181,7 @@ pub struct EngineOptions {
 
 /// The default longest prefill chunk: long enough that a weight row decoded once serves
 /// many tokens, short enough that the chunk's activations stay small.
-pub const DEFAULT_PREFILL_CHUNK: usize = 32;
+pub const DEFAULT_PREFILL_CHUNK: usize = 64;
 
 impl EngineOptions {
     /// Options for the CPU backend with the default skip semantics and no optimization.

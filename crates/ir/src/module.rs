@@ -202,4 +202,59 @@ mod tests {
         assert_eq!(chunk_lengths(5), vec![5, 4, 2, 1]);
         assert!(chunk_lengths(0).is_empty());
     }
+
+    fn graph(states: &[&str]) -> Graph {
+        let mut g = Graph::new("g");
+        g.add_symbol(SymbolKind::Pos);
+        for s in states {
+            g.add_state(*s, crate::TensorType::f32([2u64]));
+        }
+        g
+    }
+
+    fn function(tokens: usize, states: &[&str]) -> Function {
+        Function {
+            name: prefill_name(tokens),
+            tokens,
+            graph: graph(states),
+        }
+    }
+
+    #[test]
+    fn functions_must_share_the_decode_graphs_states() {
+        let mut m = Module::decode_only(graph(&["a", "b"]));
+        m.add(function(4, &["a", "b"])).unwrap();
+        let err = m.add(function(2, &["a"])).unwrap_err().to_string();
+        assert!(err.contains("prefill.2") && err.contains("states"), "{err}");
+        let err = m.add(function(4, &["a", "b"])).unwrap_err().to_string();
+        assert!(err.contains("exists"), "{err}");
+        let err = m.add(function(0, &["a", "b"])).unwrap_err().to_string();
+        assert!(err.contains("at least one token"), "{err}");
+    }
+
+    #[test]
+    fn prompts_are_cut_into_the_longest_chunks_that_fit() {
+        let mut m = Module::decode_only(graph(&[]));
+        for t in chunk_lengths(5) {
+            m.add(function(t, &[])).unwrap();
+        }
+        let lens = |n| -> Vec<usize> {
+            m.plan_prefill(n)
+                .unwrap()
+                .iter()
+                .map(|&(f, t)| {
+                    assert_eq!(m.functions()[f].tokens, t);
+                    t
+                })
+                .collect()
+        };
+        assert_eq!(lens(13), [5, 5, 2, 1]);
+        assert_eq!(lens(4), [4]);
+        assert_eq!(lens(0), Vec::<usize>::new());
+        assert_eq!(m.prefill_chunks(), [5, 4, 2, 1]);
+        // Without a 1-token chunk an odd remainder has no plan.
+        let mut even = Module::decode_only(graph(&[]));
+        even.add(function(2, &[])).unwrap();
+        assert!(even.plan_prefill(3).is_none());
+    }
 }
