@@ -671,10 +671,19 @@ impl<'w> Session<'w> {
                 let cols = *dims[ins[1].index()].last().unwrap_or(&1);
                 let rows = *out_dims.last().unwrap_or(&1);
                 let tokens = x.len() / cols.max(1);
+                // w [T, out, in]: token t reads slice t.
+                let per_token = dims[ins[0].index()].len() == 3;
                 match &self.bufs[ins[0].index()] {
-                    Buf::Packed(view) if !view.token_rows.is_empty() => {
+                    Buf::Packed(view) if per_token => {
                         let w = &program.weights[view.weight];
-                        kernels::matmul_per_token(w.as_ref(), &view.token_rows, rows, x, cols, o)
+                        // An indexed dequant names each token's slice; a plain one of a
+                        // stacked weight has them in order.
+                        let slices: Vec<usize> = if view.token_rows.is_empty() {
+                            (0..tokens).map(|t| view.row0 + t * rows).collect()
+                        } else {
+                            view.token_rows.clone()
+                        };
+                        kernels::matmul_per_token(w.as_ref(), &slices, rows, x, cols, o)
                     }
                     Buf::Packed(view) if tokens == 1 => {
                         let w = &program.weights[view.weight];
@@ -698,7 +707,6 @@ impl<'w> Session<'w> {
                     }
                     Buf::F32(w) => {
                         // A materialized weight: [out, in] shared, or [T, out, in] per token.
-                        let per_token = w.len() == tokens * rows * cols && tokens > 1;
                         for (t, (xt, ot)) in x.chunks(cols).zip(o.chunks_mut(rows)).enumerate() {
                             let base = if per_token { t * rows * cols } else { 0 };
                             for (r, y) in ot.iter_mut().enumerate() {
