@@ -3,10 +3,10 @@
 //!
 //! - [`Backend`] names where a graph runs (the one backend enum of the CLI, the engine and the
 //!   benchmarks); [`Device`] is an opened backend and the only place that matches on it:
-//!   [`Device::bind`] turns a bundle and a graph into a backend-neutral
-//!   [`zaya_ir::Executor`].
-//! - [`Model`] is a loaded model: the shared bundle, the optimized decode graph bound to its
-//!   weights once. `Send + Sync` and without borrowed lifetimes, so a server holds an
+//!   [`Device::bind`] / [`Device::bind_module`] turn a bundle and a graph (or a module of
+//!   decode and prefill functions) into a backend-neutral [`zaya_ir::Executor`].
+//! - [`Model`] is a loaded model: the shared bundle, the optimized decode graph (and, where
+//!   the backend runs them, the prefill graphs: [`engine_module`]) bound to its weights once. `Send + Sync` and without borrowed lifetimes, so a server holds an
 //!   `Arc<Model>` and serves many sequences from it.
 //! - [`Session`] is one sequence of a model (its KV caches, conv and value states, position),
 //!   and the [`zaya_chat::TokenModel`] that generation and chat run on. Sessions of one model
@@ -440,8 +440,8 @@ impl Model {
     }
 }
 
-/// One sequence of a [`Model`]: its state and position. Prompt tokens go one at a time
-/// through the decode graph. Every token is chosen on the backend when it can: greedy
+/// One sequence of a [`Model`]: its state and position. A multi-token prompt goes through the
+/// backend's batched prefill when it has one (else one decode step per token). Every token is chosen on the backend when it can: greedy
 /// settings take the graph's `next_token` argmax (restricted to [`EngineOptions::columns`]),
 /// with the chosen id fed back without a host round trip; other settings use the backend's
 /// device sampler (the GPU's, fed the CPU sampler's seeded uniforms, so `--seed` reproduces
