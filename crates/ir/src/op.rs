@@ -92,8 +92,8 @@ pub enum Op {
         eps: f32,
     },
     /// NeoX (rotate-half) rotary embedding of the first `rot_dims` of the last axis; the rest
-    /// pass through. Inputs (x [.., hd], pos f32[1]), or per token (x [T, .., hd],
-    /// pos f32[T]: slice t of x at pos[t]); `inv_freq = theta^(-2i/rot_dims)`.
+    /// pass through. Inputs (x `[.., hd]`, pos `f32[1]`), or per token (x `[T, .., hd]`,
+    /// pos `f32[T]`: slice t of x at `pos[t]`); `inv_freq = theta^(-2i/rot_dims)`.
     Rope {
         rot_dims: u32,
         theta: f64,
@@ -121,8 +121,8 @@ pub enum Op {
         to: crate::DType,
     },
     /// A causal 1-D convolution over the time axis of a window (time index 0 = oldest):
-    /// inputs (window [C_in, W], weight [C_out, C_in/groups, K], bias [C_out]) ->
-    /// [C_out, W - K + 1], output column t over window columns t..t+K. With W = K it is
+    /// inputs (window `[C_in, W]`, weight `[C_out, C_in/groups, K]`, bias `[C_out]`) ->
+    /// `[C_out, W - K + 1]`, output column t over window columns `t..t+K`. With W = K it is
     /// `conv_step` (one column); prefill runs it over a chunk's window.
     Conv {
         groups: u32,
@@ -144,7 +144,7 @@ pub enum Op {
         state: StateId,
     },
     /// Write `x [heads, dim]` into `cache[:, pos, :]` of a `[heads, ctx, dim]` state:
-    /// inputs (x, pos f32[1]). With x [T, heads, dim] (a chunk), row t goes to `pos + t`.
+    /// inputs (x, pos f32[1]). With x `[T, heads, dim]` (a chunk), row t goes to `pos + t`.
     CacheAppend {
         state: StateId,
     },
