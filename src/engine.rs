@@ -3,10 +3,10 @@
 //!
 //! - [`Backend`] names where a graph runs (the one backend enum of the CLI, the engine and the
 //!   benchmarks); [`Device`] is an opened backend and the only place that matches on it:
-//!   [`Device::bind`] turns a bundle and a graph into a backend-neutral
-//!   [`zaya_ir::Executor`].
-//! - [`Model`] is a loaded model: the shared bundle, the optimized decode graph bound to its
-//!   weights once. `Send + Sync` and without borrowed lifetimes, so a server holds an
+//!   [`Device::bind`] / [`Device::bind_module`] turn a bundle and a graph (or a module of
+//!   decode and prefill functions) into a backend-neutral [`zaya_ir::Executor`].
+//! - [`Model`] is a loaded model: the shared bundle, the optimized decode graph (and, where
+//!   the backend runs them, the prefill graphs: [`engine_module`]) bound to its weights once. `Send + Sync` and without borrowed lifetimes, so a server holds an
 //!   `Arc<Model>` and serves many sequences from it.
 //! - [`Session`] is one sequence of a model (its KV caches, conv and value states, position),
 //!   and the [`zaya_chat::TokenModel`] that generation and chat run on. Sessions of one model
@@ -108,6 +108,32 @@ impl Device {
         match self {
             Device::Cpu => Backend::Cpu,
             Device::Gpu(_) => Backend::Wgpu,
+        }
+    }
+
+    /// Binds a module (decode and prefill functions) to `bundle` once. A backend that runs
+    /// only the decode graph (wgpu for now) binds that alone; its sessions then answer
+    /// `prefill` with [`ExecError::Unsupported`] and callers feed prompts token by token.
+    pub fn bind_module(
+        &self,
+        bundle: &Arc<Bundle>,
+        module: zaya_ir::Module,
+    ) -> Result<Arc<dyn Executor>, EngineError> {
+        self.bind_module_with(bundle, module, &BindOptions::default())
+    }
+
+    /// [`Self::bind_module`] with [`BindOptions`] (they concern the GPU's decode program).
+    pub fn bind_module_with(
+        &self,
+        bundle: &Arc<Bundle>,
+        module: zaya_ir::Module,
+        options: &BindOptions,
+    ) -> Result<Arc<dyn Executor>, EngineError> {
+        match self {
+            Device::Cpu => {
+                Ok(zaya_cpu::Program::from_bundle_module(bundle, module)? as Arc<dyn Executor>)
+            }
+            Device::Gpu(_) => self.bind_with(bundle, module.decode().clone(), options),
         }
     }
 
@@ -270,7 +296,18 @@ pub struct EngineOptions {
     /// wgpu engine restricts its on-device greedy argmax to them, so greedy decoding never
     /// reads the logits back even when the model pads its vocabulary (ZAYA1-8B, the demo).
     pub columns: Option<usize>,
+    /// Longest prompt chunk of batched prefill (`--chunk`); 0 = feed prompts token by token
+    /// through the decode graph. A backend without prefill functions (wgpu for now) always
+    /// feeds token by token.
+    pub prefill_chunk: usize,
+    /// Whether the prefill functions also compute every position's logits
+    /// ([`zaya_ir::ALL_LOGITS`], for `eval`); otherwise only the last token's.
+    pub prefill_logits: bool,
 }
+
+/// The default longest prefill chunk: long enough that a weight row decoded once serves
+/// many tokens, short enough that the chunk's activations stay small.
+pub const DEFAULT_PREFILL_CHUNK: usize = 64;
 
 impl EngineOptions {
     /// Options for the CPU backend with the default skip semantics and no optimization.
@@ -282,6 +319,8 @@ impl EngineOptions {
             strategy: None,
             adapter: None,
             columns: None,
+            prefill_chunk: DEFAULT_PREFILL_CHUNK,
+            prefill_logits: false,
         }
     }
 
@@ -383,6 +422,37 @@ pub fn decode_graph(
     Ok(graph)
 }
 
+/// The functions every engine runs: [`decode_graph`], plus (when `options.prefill_chunk` is
+/// set) prefill graphs for chunks of up to that many tokens with the same `next_token`
+/// mask. The strategy optimizes the decode graph only; the CPU interprets the prefill graphs
+/// unfused (every strategy leaves them valid: `tests/prefill_cpu.rs`).
+pub fn engine_module(
+    bundle: &Bundle,
+    options: &EngineOptions,
+) -> Result<zaya_ir::Module, EngineError> {
+    let decode = decode_graph(bundle, options)?;
+    if options.prefill_chunk == 0 {
+        return Ok(zaya_ir::Module::decode_only(decode));
+    }
+    let config = &bundle.config;
+    let mut prefill = zaya_model::graph::prefill_functions(
+        config,
+        bundle,
+        GraphOptions { skip: options.skip },
+        options.prefill_chunk,
+        options.prefill_logits,
+    )?;
+    for f in &mut prefill {
+        zaya_model::graph::mask_next_token(
+            &mut f.graph,
+            options.columns.unwrap_or(config.vocab_size),
+        )?;
+        // The unmasked argmax is dead; drop it as the decode graph's strategies do.
+        f.graph.eliminate_dead_code();
+    }
+    Ok(zaya_ir::Module::new(decode, prefill)?)
+}
+
 /// Steps of loading a model, reported so a caller can show progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LoadStage {
@@ -445,10 +515,10 @@ impl Model {
         let device = Device::open(options.backend, options.adapter.as_deref())?;
         let defaulted = options.strategy.is_none();
         let options = options.on(&device);
-        let graph = decode_graph(&bundle, &options)?;
+        let module = engine_module(&bundle, &options)?;
         on_stage(LoadStage::BindWeights);
         on_stage(LoadStage::AllocateSession);
-        Model::bind(bundle, &device, graph, &options, defaulted)
+        Model::bind(bundle, &device, module, &options, defaulted)
     }
 
     /// [`Self::load`] on an already opened device (several models can share one GPU).
@@ -460,18 +530,18 @@ impl Model {
         options.validate()?;
         let defaulted = options.strategy.is_none();
         let options = options.on(device);
-        let graph = decode_graph(&bundle, &options)?;
-        Model::bind(bundle, device, graph, &options, defaulted)
+        let module = engine_module(&bundle, &options)?;
+        Model::bind(bundle, device, module, &options, defaulted)
     }
 
     fn bind(
         bundle: Arc<Bundle>,
         device: &Device,
-        graph: Graph,
+        module: zaya_ir::Module,
         options: &EngineOptions,
         strategy_defaulted: bool,
     ) -> Result<Model, EngineError> {
-        let executor = device.bind(&bundle, graph)?;
+        let executor = device.bind_module(&bundle, module)?;
         Ok(Model {
             strategy: options.strategy.clone().unwrap_or(STRATEGY_NONE.into()),
             strategy_defaulted,
@@ -499,6 +569,7 @@ impl Model {
             greedy_columns: self.greedy_columns,
             chained: None,
             sampling: None,
+            batched: true,
         })
     }
 
@@ -547,8 +618,8 @@ impl Model {
     }
 }
 
-/// One sequence of a [`Model`]: its state and position. Prompt tokens go one at a time
-/// through the decode graph. Every token is chosen on the backend when it can: greedy
+/// One sequence of a [`Model`]: its state and position. A multi-token prompt goes through the
+/// backend's batched prefill when it has one (else one decode step per token). Every token is chosen on the backend when it can: greedy
 /// settings take the graph's `next_token` argmax (restricted to [`EngineOptions::columns`]),
 /// with the chosen id fed back without a host round trip; other settings use the backend's
 /// device sampler (the GPU's, fed the CPU sampler's seeded uniforms, so `--seed` reproduces
@@ -561,6 +632,9 @@ pub struct Session {
     chained: Option<u32>,
     /// Whether the backend samples over this many columns, or why not (said once).
     sampling: Option<(usize, Result<(), String>)>,
+    /// Whether prompts may go through the backend's batched prefill (cleared when the
+    /// backend says it has none).
+    batched: bool,
 }
 
 impl Session {
@@ -582,15 +656,59 @@ impl Session {
         }
     }
 
+    /// Runs `tokens` through the backend's batched prefill reading `read`, or returns
+    /// `None` when the backend has none (said once; the caller steps the decode graph).
+    fn try_prefill(
+        &mut self,
+        tokens: &[u32],
+        read: &[&str],
+    ) -> Result<Option<Vec<zaya_ir::Tensor>>, EngineError> {
+        if !self.batched || tokens.len() < 2 {
+            return Ok(None);
+        }
+        match self.inner.prefill(tokens, read) {
+            Ok(out) => Ok(Some(out)),
+            Err(ExecError::Unsupported(_)) => {
+                self.batched = false;
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether this session's prompts go through batched prefill (the engine was built
+    /// with a prefill chunk and the backend has prefill functions).
+    pub fn batched_prefill(&self) -> bool {
+        self.batched
+    }
+
+    /// Feeds prompt tokens without reading anything: batched when the backend can, else one
+    /// decode step each.
+    fn feed_prompt(&mut self, tokens: &[u32]) -> Result<(), EngineError> {
+        if self.try_prefill(tokens, &[])?.is_some() {
+            return Ok(());
+        }
+        for &token in tokens {
+            self.inner.step(&[Input::U32(&[token])], &[])?;
+        }
+        Ok(())
+    }
+
     /// Feeds `tokens` (all ids checked first, so a bad one leaves the state untouched) and
-    /// returns the logits of the last.
+    /// returns the logits of the last. Several tokens go through batched prefill when the
+    /// backend has it.
     pub fn forward_tokens(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
         self.check_tokens(tokens)?;
         self.chained = None;
-        let (last, head) = tokens.split_last().ok_or(EngineError::NoTokens)?;
-        for &token in head {
-            self.inner.step(&[Input::U32(&[token])], &[])?;
+        if let Some(out) = self.try_prefill(tokens, &[LOGITS])? {
+            return out
+                .into_iter()
+                .next()
+                .and_then(zaya_ir::Tensor::into_f32)
+                .ok_or_else(|| EngineError::MissingLogits);
         }
+        let (last, head) = tokens.split_last().ok_or(EngineError::NoTokens)?;
+        self.feed_prompt(head)?;
         let out = self.inner.step(&[Input::U32(&[*last])], &[LOGITS])?;
         out.into_iter()
             .next()
@@ -609,11 +727,19 @@ impl Session {
     /// Feeds `tokens` and returns the backend's greedy choice.
     pub fn forward_greedy(&mut self, tokens: &[u32]) -> Result<u32, EngineError> {
         self.check_tokens(tokens)?;
-        let mut chosen = 0;
-        for &token in tokens {
-            chosen = self.inner.step_greedy(self.feed(token))?;
-            self.chained = Some(chosen);
+        let (&last, head) = tokens.split_last().ok_or(EngineError::NoTokens)?;
+        if head.len() >= 2 && self.batched {
+            // All but the last in batched prefill; the last chooses on the backend.
+            self.chained = None;
+            self.feed_prompt(head)?;
+        } else {
+            for &token in head {
+                let chosen = self.inner.step_greedy(self.feed(token))?;
+                self.chained = Some(chosen);
+            }
         }
+        let chosen = self.inner.step_greedy(self.feed(last))?;
+        self.chained = Some(chosen);
         Ok(chosen)
     }
 
@@ -647,9 +773,9 @@ impl Session {
     ) -> Result<u32, EngineError> {
         self.check_tokens(tokens)?;
         let (&last, head) = tokens.split_last().ok_or(EngineError::NoTokens)?;
-        for &token in head {
+        if !head.is_empty() {
             self.chained = None;
-            self.inner.step(&[Input::U32(&[token])], &[])?;
+            self.feed_prompt(head)?;
         }
         let feed = self.feed(last);
         self.chained = None;

@@ -204,6 +204,16 @@ fn cpu_on_a_zaya1_8b_width_random_model() {
     assert!(all["dispatches"].as_u64() < none["dispatches"].as_u64());
     assert!(all["bytes_read"].as_u64() < none["bytes_read"].as_u64());
     assert!(all["ratio"].as_f64().unwrap() < 1.1);
+    // The CPU times batched prefill too, checked against the token-by-token prompt.
+    for row in rows {
+        let batched = row["batched_prefill_tokens_per_s"].as_f64();
+        assert!(batched.is_some_and(|x| x > 0.0), "{row}");
+        assert!(
+            row["batched_prefill_max_diff"].as_f64().unwrap() <= 1e-3,
+            "{row}"
+        );
+        assert!(row["prefill_over_decode"].as_f64().is_some(), "{row}");
+    }
 }
 
 #[test]

@@ -90,3 +90,32 @@ fn bad_arguments_fail_clearly() {
     let (ok, _, err) = dump(&["--config", "/nonexistent/config.json"]);
     assert!(!ok && err.contains("/nonexistent/config.json"), "{err}");
 }
+
+#[test]
+fn prefill_graphs_dump_like_decode_graphs() {
+    let model = tiny_a().join("bundle_mxfp4");
+    let m = model.to_str().unwrap();
+    let (ok, text, err) = dump(&[
+        "--model",
+        m,
+        "--stage",
+        "graph",
+        "--strategy",
+        "none",
+        "--prefill",
+        "5",
+    ]);
+    assert!(ok, "{err}");
+    assert!(text.contains("zaya_prefill_5"), "{text}");
+    assert!(
+        text.contains("transpose") && text.contains("conv{groups="),
+        "{text}"
+    );
+    assert!(text.contains("u32[5, 1]"), "the token input: {text}");
+    let (ok, json, err) = dump(&["--model", m, "--format", "json", "--prefill", "5"]);
+    assert!(ok, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(plan["totals"]["dispatches"].as_u64().unwrap() > 0);
+    let (ok, _, err) = dump(&["--model", m, "--prefill", "0"]);
+    assert!(!ok && err.contains("--prefill"), "{err}");
+}

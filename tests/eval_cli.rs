@@ -113,3 +113,63 @@ fn eval_rejects_bad_arguments_with_a_clear_message() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown skip mode"));
 }
+
+/// `--prefill batched` (the default) with odd chunk lengths writes what `--prefill
+/// sequential` writes (1e-4), and both match the golden.
+#[test]
+fn eval_batched_prefill_equals_sequential_at_any_chunk_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = Golden::open(&tiny_a().join("golden_affine").join("golden.safetensors"));
+    let model = tiny_a().join("bundle_affine");
+    let prompt = ids(&golden.ints("seq1.prompt_ids"));
+    let decode = ids(&golden.ints("seq1.decode_ids"));
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(format!("{name}.safetensors"));
+        let mut args = vec![
+            "--model",
+            model.to_str().unwrap(),
+            "--prompt-ids",
+            &prompt,
+            "--decode-ids",
+            &decode,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = eval(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        Golden::open(&out)
+    };
+    let seq = run("seq", &["--prefill", "sequential"]);
+    for chunk in ["1", "3", "5", "64"] {
+        let got = run(&format!("chunk{chunk}"), &["--chunk", chunk]);
+        for name in ["prefill_logits", "decode_logits"] {
+            assert_eq!(got.shape(name), seq.shape(name));
+            assert_close(
+                &format!("chunk {chunk} {name}"),
+                &got.f32(name),
+                &seq.f32(name),
+                1e-4,
+            );
+        }
+        assert_eq!(got.ints("router_choice"), seq.ints("router_choice"));
+        assert_close(
+            "batched prefill vs golden",
+            &got.f32("prefill_logits"),
+            &golden.f32("seq1.prefill_logits"),
+            1e-3,
+        );
+    }
+    let o = eval(&[
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt-ids",
+        &prompt,
+        "--chunk",
+        "0",
+        "--out",
+        dir.path().join("x.safetensors").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--chunk"));
+}

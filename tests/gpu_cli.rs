@@ -67,6 +67,10 @@ fn eval_on_the_gpu_matches_the_golden_under_none_and_all() {
             out.to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // No batched prefill on wgpu yet: the default `--prefill batched` says so and falls
+        // back to token by token.
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains("fed token by token"), "{stderr}");
         let got = Golden::open(&out);
         for (mine, theirs) in [
             ("prefill_logits", "seq0.prefill_logits"),

@@ -55,6 +55,9 @@ pub struct BenchOptions {
     pub warmup: usize,
     /// Prompt length fed before decoding (timed as prefill; decode then runs at this context).
     pub context: usize,
+    /// Longest chunk of batched prefill (timed beside the token-by-token prefill on backends
+    /// that have it); 0 = no batched prefill.
+    pub chunk: usize,
     /// Tokens compared against the reference before any timing.
     pub check_tokens: usize,
     pub tolerance: f32,
@@ -87,6 +90,7 @@ impl Default for BenchOptions {
             tokens: 16,
             warmup: 2,
             context: 32,
+            chunk: crate::engine::DEFAULT_PREFILL_CHUNK,
             check_tokens: 3,
             tolerance: check::DEFAULT_TOLERANCE,
             profile: false,
@@ -186,8 +190,17 @@ pub struct StrategyResult {
     pub decode_gpu: Option<TimeStats>,
     pub decode_tokens_per_s: Option<f64>,
     pub prefill_tokens: usize,
+    /// The prompt fed token by token through the decode graph.
     pub prefill_seconds: Option<f64>,
     pub prefill_tokens_per_s: Option<f64>,
+    /// The prompt through the batched prefill graphs (chunks of at most `chunk` tokens),
+    /// where the backend has them (the CPU).
+    pub batched_prefill_seconds: Option<f64>,
+    pub batched_prefill_tokens_per_s: Option<f64>,
+    /// Max |Δ| of the last prompt token's logits, batched against token by token.
+    pub batched_prefill_max_diff: Option<f32>,
+    /// Batched prefill tokens/s over decode tokens/s (the target: >= 5 on the CPU).
+    pub prefill_over_decode: Option<f64>,
     /// Modeled traffic (read + written) per median decode step.
     pub effective_gb_per_s: Option<f64>,
     pub fraction_of_copy: Option<f64>,
@@ -536,6 +549,10 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
                 prefill_tokens: options.context,
                 prefill_seconds: None,
                 prefill_tokens_per_s: None,
+                batched_prefill_seconds: None,
+                batched_prefill_tokens_per_s: None,
+                batched_prefill_max_diff: None,
+                prefill_over_decode: None,
                 effective_gb_per_s: None,
                 fraction_of_copy: None,
                 useful_gb_per_s: None,
@@ -588,9 +605,23 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
             untuned: c.untuned,
             shared: shared.clone(),
         };
-        let built = device
-            .bind_with(bundle, c.graph.clone(), &bind)
+        // The strategy's decode graph plus unfused prefill graphs (backends without prefill
+        // bind the decode graph alone).
+        let module = if options.chunk > 0 && !prompt.is_empty() {
+            zaya_model::graph::prefill_functions(
+                config,
+                bundle.as_ref(),
+                GraphOptions { skip: options.skip },
+                options.chunk,
+                false,
+            )
             .map_err(anyhow::Error::from)
+            .and_then(|f| Ok(zaya_ir::Module::new(c.graph.clone(), f)?))
+        } else {
+            Ok(zaya_ir::Module::decode_only(c.graph.clone()))
+        };
+        let built = module
+            .and_then(|m| Ok(device.bind_module_with(bundle, m, &bind)?))
             .and_then(|executor| ExecRunner::new(&executor, capacity));
         let mut runner = match built {
             Ok(r) => r,
@@ -664,14 +695,40 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
         (0..n).map(|k| live[(round + k) % n]).collect()
     };
 
-    // Prefill: the prompt through the decode graph, in chunks the GPU can pipeline.
+    // Batched prefill first (then reset): the whole prompt through the prefill graphs.
+    let mut batched: Vec<Option<(f64, Vec<f32>)>> = vec![None; contenders.len()];
+    if !prompt.is_empty() && options.chunk > 0 {
+        for &i in &live {
+            let runner = contenders[i].runner.as_mut().expect("live");
+            let t = Instant::now();
+            if let Some(logits) = runner.prefill(&prompt)? {
+                runner.finish()?;
+                batched[i] = Some((t.elapsed().as_secs_f64(), logits));
+            }
+            runner.reset()?;
+        }
+        if batched.iter().any(Option::is_some) {
+            log(&format!(
+                "prefilled {} tokens batched (chunks of at most {})",
+                prompt.len(),
+                options.chunk
+            ));
+        }
+    }
+    // Prefill: the prompt through the decode graph, in chunks the GPU can pipeline; the
+    // last token's logits are kept to check the batched prefill against.
+    let mut last_logits: Vec<Option<Vec<f32>>> = vec![None; contenders.len()];
     for (round, chunk) in prompt.chunks(PREFILL_CHUNK).enumerate() {
+        let last_chunk = (round + 1) * PREFILL_CHUNK >= prompt.len();
         for i in rotate(round) {
             let c = &mut contenders[i];
             let runner = c.runner.as_mut().expect("live");
             let t = Instant::now();
-            for &token in chunk {
-                runner.step(token, false)?;
+            for (k, &token) in chunk.iter().enumerate() {
+                let want = last_chunk && k + 1 == chunk.len();
+                if let Some(l) = runner.step(token, want)? {
+                    last_logits[i] = Some(l);
+                }
             }
             runner.finish()?;
             c.prefill_seconds += t.elapsed().as_secs_f64();
@@ -679,6 +736,31 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
     }
     if !prompt.is_empty() {
         log(&format!("prefilled {} tokens", prompt.len()));
+    }
+    for (i, b) in batched.into_iter().enumerate() {
+        let (Some((seconds, logits)), Some(want)) = (b, &last_logits[i]) else {
+            continue;
+        };
+        let r = &mut contenders[i].result;
+        let diff = logits
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        log(&format!(
+            "check {} batched prefill vs token by token: max |diff| {diff:.2e}: {}",
+            r.name,
+            if diff <= options.tolerance {
+                "ok"
+            } else {
+                "FAIL"
+            }
+        ));
+        r.batched_prefill_max_diff = Some(diff);
+        if diff <= options.tolerance {
+            r.batched_prefill_seconds = Some(seconds);
+            r.batched_prefill_tokens_per_s = Some(prompt.len() as f64 / seconds);
+        }
     }
 
     // Decode: warm-up, then timed tokens, one token per strategy per round.
@@ -736,6 +818,9 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
         if !prompt.is_empty() {
             r.prefill_seconds = Some(c.prefill_seconds);
             r.prefill_tokens_per_s = Some(prompt.len() as f64 / c.prefill_seconds);
+        }
+        if let (Some(p), Some(d)) = (r.batched_prefill_tokens_per_s, r.decode_tokens_per_s) {
+            r.prefill_over_decode = Some(p / d);
         }
         if options.profile {
             r.profile = Some(summarize_profile(&c.graph, &c.profiles, &device));

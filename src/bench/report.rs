@@ -111,11 +111,11 @@ fn strategy_table(out: &mut String, r: &BenchReport) {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| strategy | check | dispatches/token (plan / recorded) | bytes read/token | ratio to lower bound | peak activations | decode ms/token median [p10, p90] | GPU ms/token | decode tok/s | prefill tok/s | GB/s | % of copy | useful GB/s | useful % of copy |"
+        "| strategy | check | dispatches/token (plan / recorded) | bytes read/token | ratio to lower bound | peak activations | decode ms/token median [p10, p90] | GPU ms/token | decode tok/s | prefill tok/s | batched prefill tok/s (× decode) | GB/s | % of copy | useful GB/s | useful % of copy |"
     );
     let _ = writeln!(
         out,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for st in &r.strategies {
         let _ = writeln!(out, "{}", row(st));
@@ -216,7 +216,7 @@ fn row(st: &StrategyResult) -> String {
         |w| format!("{} [{}, {}]", ms(w.median_s), ms(w.p10_s), ms(w.p90_s)),
     );
     format!(
-        "| {} | {} | {} / {} | {} | {:.3} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {} | {} | {} / {} | {} | {:.3} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         st.name,
         check,
         st.plan.dispatches,
@@ -229,6 +229,11 @@ fn row(st: &StrategyResult) -> String {
         opt(st.decode_gpu.as_ref().map(|g| g.median_s), ms),
         opt(st.decode_tokens_per_s, |x| format!("{x:.2}")),
         opt(st.prefill_tokens_per_s, |x| format!("{x:.2}")),
+        match (st.batched_prefill_tokens_per_s, st.prefill_over_decode) {
+            (Some(p), Some(r)) => format!("{p:.2} ({r:.1}×)"),
+            (Some(p), None) => format!("{p:.2}"),
+            _ => "-".into(),
+        },
         opt(st.effective_gb_per_s, |x| format!("{x:.2}")),
         opt(st.fraction_of_copy, pct),
         opt(st.useful_gb_per_s, |x| format!("{x:.2}")),
@@ -280,15 +285,30 @@ fn draw(root: &Area<'_>, r: &BenchReport, has_kernels: bool) -> DrawResult {
     let prefill: Vec<f64> = r
         .strategies
         .iter()
-        .map(|s| s.prefill_tokens_per_s.unwrap_or(0.0))
+        .map(|s| {
+            s.batched_prefill_tokens_per_s
+                .or(s.prefill_tokens_per_s)
+                .unwrap_or(0.0)
+        })
         .collect();
+    let batched = r
+        .strategies
+        .iter()
+        .any(|s| s.batched_prefill_tokens_per_s.is_some());
     paired_bars(
         &left,
         "tokens/s (higher is better)",
         &names,
         &failed,
         ("decode", &decode),
-        ("prefill", &prefill),
+        (
+            if batched {
+                "prefill (batched)"
+            } else {
+                "prefill"
+            },
+            &prefill,
+        ),
         None,
     )?;
     let eff: Vec<f64> = r

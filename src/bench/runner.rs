@@ -28,6 +28,12 @@ pub trait StepRunner {
         self.finish()?;
         Ok(None)
     }
+    /// Feeds `tokens` through batched prefill and returns the last token's logits, or
+    /// `Ok(None)` (nothing ran) when the runner has no batched prefill.
+    fn prefill(&mut self, tokens: &[u32]) -> anyhow::Result<Option<Vec<f32>>> {
+        let _ = tokens;
+        Ok(None)
+    }
 }
 
 /// Any backend's session, through the executor seam.
@@ -45,6 +51,17 @@ impl ExecRunner {
 }
 
 impl StepRunner for ExecRunner {
+    fn prefill(&mut self, tokens: &[u32]) -> anyhow::Result<Option<Vec<f32>>> {
+        match self.session.prefill(tokens, &[LOGITS]) {
+            Ok(out) => match out.into_iter().next() {
+                Some(Tensor::F32(logits)) => Ok(Some(logits)),
+                _ => anyhow::bail!("the prefill's `{LOGITS}` output is not f32"),
+            },
+            Err(zaya_ir::ExecError::Unsupported(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn step(&mut self, token: u32, want_logits: bool) -> anyhow::Result<Option<Vec<f32>>> {
         let read: &[&str] = if want_logits { &[LOGITS] } else { &[] };
         let out = self.session.step(&[Input::U32(&[token])], read)?;

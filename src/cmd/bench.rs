@@ -48,6 +48,10 @@ pub struct BenchArgs {
     /// and the plan's KV traffic is modeled at it.
     #[arg(long, default_value_t = 32)]
     pub context: usize,
+    /// Longest chunk of batched prefill, timed beside token-by-token prefill where the
+    /// backend has it (the CPU); 0 = token by token only.
+    #[arg(long, value_name = "N", default_value_t = zaya_graph::engine::DEFAULT_PREFILL_CHUNK)]
+    pub chunk: usize,
     /// Tokens compared with the unfused reference before anything is timed.
     #[arg(long, default_value_t = 3)]
     pub check_tokens: usize,
@@ -100,6 +104,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         tokens: args.tokens,
         warmup: args.warmup,
         context: args.context,
+        chunk: args.chunk,
         check_tokens: args.check_tokens,
         tolerance: args.tolerance,
         profile: args.profile,

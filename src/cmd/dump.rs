@@ -60,6 +60,10 @@ pub struct DumpArgs {
     pub context: u64,
     #[arg(long, default_value_t = SkipMode::Zero)]
     pub mod_skip: SkipMode,
+    /// Dump the prefill graph over a chunk of N tokens instead of the decode graph (the
+    /// plan is modeled, as for decode; only the CPU runs prefill graphs today).
+    #[arg(long, value_name = "N")]
+    pub prefill: Option<usize>,
 }
 
 pub fn run(args: DumpArgs) -> anyhow::Result<ExitCode> {
@@ -68,12 +72,21 @@ pub fn run(args: DumpArgs) -> anyhow::Result<ExitCode> {
         (None, Some(file)) => Config::from_file(file)?,
         (None, None) => Config::zaya1_8b(),
     };
-    let graph = build_decode_graph(
-        &config,
-        GraphOptions {
-            skip: args.mod_skip,
-        },
-    )?;
+    let opts = GraphOptions {
+        skip: args.mod_skip,
+    };
+    let graph = match args.prefill {
+        None => build_decode_graph(&config, opts)?,
+        Some(0) => anyhow::bail!("--prefill: a chunk holds at least 1 token"),
+        Some(tokens) => zaya_model::graph::build_prefill_graph(
+            &config,
+            opts,
+            zaya_model::graph::PrefillOptions {
+                tokens,
+                all_logits: false,
+            },
+        )?,
+    };
     // The plan modeled on the wgpu backend's rules (device-free: its portable limits).
     let options = PlanOptions {
         context_tokens: args.context,

@@ -35,9 +35,23 @@ pub struct EvalArgs {
     /// What the MoE does for tokens routed to the skip expert.
     #[arg(long, default_value_t = SkipMode::Zero)]
     pub mod_skip: SkipMode,
+    /// How the prompt is fed: `batched` (the prefill graphs, in chunks of at most `--chunk`
+    /// tokens) or `sequential` (one decode step per token). A backend without batched
+    /// prefill (wgpu for now) feeds it sequentially and says so.
+    #[arg(long, value_enum, default_value_t = PrefillMode::Batched)]
+    pub prefill: PrefillMode,
+    /// Longest prefill chunk (any length >= 1, so chunk boundaries can fall anywhere).
+    #[arg(long, value_name = "N", default_value_t = zaya_graph::engine::DEFAULT_PREFILL_CHUNK)]
+    pub chunk: usize,
     /// Output file: prefill_logits [P, V], decode_logits [D, V], router_choice [n_moe, P+D].
     #[arg(long)]
     pub out: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrefillMode {
+    Batched,
+    Sequential,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
@@ -58,6 +72,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         .chain(&args.decode_ids)
         .copied()
         .collect();
+    if args.prefill == PrefillMode::Batched && args.chunk == 0 {
+        bail!("--chunk: a batched prefill chunk holds at least 1 token");
+    }
+    let batched = args.prefill == PrefillMode::Batched;
     let options = EngineOptions {
         backend: args.backend,
         skip: args.mod_skip,
@@ -65,11 +83,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         strategy: args.strategy.clone(),
         adapter: args.adapter.clone(),
         columns: None,
+        prefill_chunk: if batched { args.chunk } else { 0 },
+        prefill_logits: true,
     };
     let n_moe = cfg.num_moe_layers();
     let model = Model::load(Arc::clone(&bundle), &options, &mut |_| {})?;
-    let (logits, choices) = eval(&model, &tokens, n_moe)?;
     let p = args.prompt_ids.len();
+    let (logits, choices) = eval(&model, &tokens, p, batched, n_moe)?;
     let (prefill, decode) = logits.split_at(p * vocab);
     let choice_bytes: Vec<u8> = choices
         .iter()
@@ -113,17 +133,50 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
 /// Logits of every token (concatenated) and the router choices `[n_moe][tokens]`.
 type EvalOutput = (Vec<f32>, Vec<Vec<i32>>);
 
-/// Feeds `tokens` one by one, reading back the logits and every router choice of each in
-/// the step that computes them (one submission per token on a GPU).
-fn eval(model: &Model, tokens: &[u32], n_moe: usize) -> anyhow::Result<EvalOutput> {
+/// Feeds the first `prompt` tokens through batched prefill when `batched` (reading every
+/// position's logits and router choices), then the rest one by one, reading back the logits
+/// and every router choice of each in the step that computes them (one submission per token
+/// on a GPU).
+fn eval(
+    model: &Model,
+    tokens: &[u32],
+    prompt: usize,
+    batched: bool,
+    n_moe: usize,
+) -> anyhow::Result<EvalOutput> {
     let mut session = model.session()?;
-    let names: Vec<String> = std::iter::once(zaya_ir::LOGITS.to_string())
-        .chain((0..n_moe).map(router_output))
-        .collect();
-    let read: Vec<&str> = names.iter().map(String::as_str).collect();
+    let routes: Vec<String> = (0..n_moe).map(router_output).collect();
     let mut logits = vec![];
     let mut choices = vec![vec![0i32; tokens.len()]; n_moe];
-    for (t, &token) in tokens.iter().enumerate() {
+    let mut start = 0;
+    if batched {
+        let mut read = vec![zaya_ir::ALL_LOGITS];
+        read.extend(routes.iter().map(String::as_str));
+        match session.exec().prefill(&tokens[..prompt], &read) {
+            Ok(out) => {
+                logits.extend_from_slice(out[0].as_f32().context("logits are not f32")?);
+                for (k, row) in choices.iter_mut().enumerate() {
+                    let got = out[k + 1].as_u32().context("router choice is not u32")?;
+                    for (t, &c) in got.iter().enumerate() {
+                        row[t] = c as i32;
+                    }
+                }
+                start = prompt;
+            }
+            Err(zaya_ir::ExecError::Unsupported(why)) => {
+                eprintln!(
+                    "note: the {} backend {why}: the prompt is fed token by token",
+                    model.backend()
+                );
+            }
+            Err(e) => return Err(e).context("batched prefill of the prompt"),
+        }
+    }
+    let names: Vec<String> = std::iter::once(zaya_ir::LOGITS.to_string())
+        .chain(routes)
+        .collect();
+    let read: Vec<&str> = names.iter().map(String::as_str).collect();
+    for (t, &token) in tokens.iter().enumerate().skip(start) {
         let out = session
             .exec()
             .step(&[Input::U32(&[token])], &read)

@@ -50,6 +50,10 @@ pub struct ModelArgs {
     /// conversation, 4096 by default).
     #[arg(long, value_name = "N")]
     pub context: Option<usize>,
+    /// Longest chunk of batched prompt prefill (0: feed the prompt token by token). The wgpu
+    /// backend feeds prompts token by token for now.
+    #[arg(long, value_name = "N", default_value_t = zaya_graph::engine::DEFAULT_PREFILL_CHUNK)]
+    pub chunk: usize,
 }
 
 /// Sampling and stopping flags. Defaults are Zyphra's suggestion for chat.
@@ -326,6 +330,8 @@ impl LoadedModel {
             strategy: args.strategy.clone(),
             adapter: args.adapter.clone(),
             columns: Some(self.tokenizer().vocab_size()),
+            prefill_chunk: args.chunk,
+            prefill_logits: false,
         };
         let model = Model::load(Arc::clone(&self.bundle), &options, &mut |stage| {
             progress.step(stage.describe())

@@ -3,7 +3,7 @@
 use crate::program::{BoundWeight, CpuError, Program};
 use crate::weights::{DenseWeight, WeightRows};
 use std::sync::Arc;
-use zaya_ir::Graph;
+use zaya_ir::{Graph, Module, Weight};
 use zaya_model::{Bundle, ModelError, PackedWeight};
 
 /// One [`WeightRows`] per graph weight, in order: module weights stay packed (borrowed from
@@ -13,7 +13,7 @@ pub fn bind_bundle<'b>(
     bundle: &'b Bundle,
     graph: &Graph,
 ) -> Result<Vec<BoundWeight<'b>>, ModelError> {
-    bind_with(bundle, graph, |name| {
+    bind_with(bundle, &graph.weights, |name| {
         bundle
             .weight(name)
             .ok()
@@ -51,7 +51,15 @@ pub fn bind_shared(
     bundle: &Arc<Bundle>,
     graph: &Graph,
 ) -> Result<Vec<BoundWeight<'static>>, ModelError> {
-    bind_with(bundle, graph, |name| {
+    bind_weights_shared(bundle, &graph.weights)
+}
+
+/// [`bind_shared`] for a list of weight declarations (a module's, [`Module::weights`]).
+pub fn bind_weights_shared(
+    bundle: &Arc<Bundle>,
+    weights: &[Weight],
+) -> Result<Vec<BoundWeight<'static>>, ModelError> {
+    bind_with(bundle, weights, |name| {
         SharedWeight::try_new(Arc::clone(bundle), |b| b.weight(name))
             .ok()
             .map(|w| Box::new(w) as BoundWeight<'static>)
@@ -65,16 +73,35 @@ impl Program<'static> {
         let weights = bind_shared(bundle, &graph)?;
         Ok(Arc::new(Program::new(graph, weights)?))
     }
+
+    /// Binds every function of `module` to a shared bundle, each weight once.
+    pub fn from_bundle_module(bundle: &Arc<Bundle>, module: Module) -> Result<Arc<Self>, CpuError> {
+        let weights = bind_weights_shared(bundle, &module.weights())?;
+        Ok(Arc::new(Program::with_module(module, weights)?))
+    }
+}
+
+/// [`bind_bundle`] for every function of a module (each weight once, in
+/// [`Module::weights`] order).
+pub fn bind_module<'b>(
+    bundle: &'b Bundle,
+    module: &Module,
+) -> Result<Vec<BoundWeight<'b>>, ModelError> {
+    bind_with(bundle, &module.weights(), |name| {
+        bundle
+            .weight(name)
+            .ok()
+            .map(|w| Box::new(w) as BoundWeight<'b>)
+    })
 }
 
 /// Binds every graph weight: `packed` gives a module weight, else the tensor is read as f32.
 fn bind_with<'w>(
     bundle: &Bundle,
-    graph: &Graph,
+    weights: &[Weight],
     packed: impl Fn(&str) -> Option<BoundWeight<'w>>,
 ) -> Result<Vec<BoundWeight<'w>>, ModelError> {
-    graph
-        .weights
+    weights
         .iter()
         .map(|w| -> Result<BoundWeight<'w>, ModelError> {
             let (rows, cols) = (w.rows() as usize, w.cols() as usize);

@@ -1,6 +1,8 @@
 //! Reference implementations of the primitive ops on plain slices. Written for clarity
 //! first: this is the oracle every backend is tested against.
 
+use crate::weights::WeightRows;
+use rayon::prelude::*;
 use zaya_ir::{BinaryOp, ReduceOp, UnaryOp};
 
 pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
@@ -213,6 +215,253 @@ pub fn attention(
     }
 }
 
+/// A causal conv over the time axis of a window [C_in, W] (time 0 = oldest): weight
+/// [C_out, C_in/groups, K] -> [C_out, W - K + 1]; column t reads window columns t..t+K.
+/// The same arithmetic (f64 sums in the same order) as [`conv_step`] per column.
+pub fn conv(
+    window: &[f32],
+    c_in: usize,
+    width: usize,
+    w: &[f32],
+    bias: &[f32],
+    groups: usize,
+    out: &mut [f32],
+) {
+    let c_out = bias.len();
+    let in_per = c_in / groups;
+    let out_per = c_out / groups;
+    let k = w.len() / (c_out * in_per).max(1);
+    let steps = width + 1 - k;
+    for o in 0..c_out {
+        let g = o / out_per;
+        for s in 0..steps {
+            let mut acc = bias[o] as f64;
+            for ci in 0..in_per {
+                let channel = g * in_per + ci;
+                for j in 0..k {
+                    acc += (w[(o * in_per + ci) * k + j] as f64)
+                        * (window[channel * width + s + j] as f64);
+                }
+            }
+            out[o * steps + s] = acc as f32;
+        }
+    }
+}
+
+/// Rows decoded together by [`matmul`]: each x row is loaded once per block.
+const ROW_BLOCK: usize = 4;
+/// Rows per parallel task of [`matmul`].
+const TASK_ROWS: usize = 16;
+
+/// `out[t, r] = sum_i w[row0 + r, i] * x[t, i]` for the `tokens = x.len() / cols` rows of
+/// x: each weight row is decoded once for all tokens (what makes prefill faster than
+/// decode), row blocks in parallel. Sums are 8-lane f32 like the packed dot products.
+pub fn matmul(
+    w: &dyn WeightRows,
+    row0: usize,
+    rows: usize,
+    x: &[f32],
+    cols: usize,
+    out: &mut [f32],
+) {
+    let tokens = x.len() / cols.max(1);
+    if tokens == 0 || rows == 0 {
+        return;
+    }
+    let (dot4, dot4x2) = dot8x4_kernels();
+    // Results row-major per weight row ([rows, T]), transposed into [T, rows] after.
+    let mut tmp = vec![0f32; rows * tokens];
+    tmp.par_chunks_mut(TASK_ROWS * tokens)
+        .enumerate()
+        .for_each_init(
+            || vec![0f32; ROW_BLOCK * cols],
+            |wrows, (task, chunk)| {
+                let first = row0 + task * TASK_ROWS;
+                for (b, block) in chunk.chunks_mut(ROW_BLOCK * tokens).enumerate() {
+                    let n = block.len() / tokens;
+                    let base = first + b * ROW_BLOCK;
+                    for r in 0..n {
+                        w.dequant_row(base + r, &mut wrows[r * cols..(r + 1) * cols]);
+                    }
+                    let mut t = 0;
+                    // Two tokens at a time: each loaded weight lane serves both.
+                    while n == ROW_BLOCK && t + 1 < tokens {
+                        let d = dot4x2(wrows, cols, &x[t * cols..(t + 2) * cols]);
+                        for r in 0..ROW_BLOCK {
+                            block[r * tokens + t] = d[0][r];
+                            block[r * tokens + t + 1] = d[1][r];
+                        }
+                        t += 2;
+                    }
+                    for t in t..tokens {
+                        let xt = &x[t * cols..(t + 1) * cols];
+                        if n == ROW_BLOCK {
+                            let d = dot4(wrows, cols, xt);
+                            for r in 0..ROW_BLOCK {
+                                block[r * tokens + t] = d[r];
+                            }
+                        } else {
+                            for r in 0..n {
+                                block[r * tokens + t] = dot8(&wrows[r * cols..(r + 1) * cols], xt);
+                            }
+                        }
+                    }
+                }
+            },
+        );
+    for t in 0..tokens {
+        for r in 0..rows {
+            out[t * rows + r] = tmp[r * tokens + t];
+        }
+    }
+}
+
+/// The per-token form of [`matmul`]: token t multiplies the `rows` rows of `w` starting at
+/// `token_rows[t]` (its expert). Tokens are grouped by slice, so each expert used in the
+/// chunk is decoded once for all the tokens that chose it.
+pub fn matmul_per_token(
+    w: &dyn WeightRows,
+    token_rows: &[usize],
+    rows: usize,
+    x: &[f32],
+    cols: usize,
+    out: &mut [f32],
+) {
+    let mut starts: Vec<usize> = token_rows.to_vec();
+    starts.sort_unstable();
+    starts.dedup();
+    for &start in &starts {
+        let members: Vec<usize> = (0..token_rows.len())
+            .filter(|&t| token_rows[t] == start)
+            .collect();
+        let mut xg = Vec::with_capacity(members.len() * cols);
+        for &t in &members {
+            xg.extend_from_slice(&x[t * cols..(t + 1) * cols]);
+        }
+        let mut og = vec![0f32; members.len() * rows];
+        matmul(w, start, rows, &xg, cols, &mut og);
+        for (k, &t) in members.iter().enumerate() {
+            out[t * rows..(t + 1) * rows].copy_from_slice(&og[k * rows..(k + 1) * rows]);
+        }
+    }
+}
+
+/// An 8-lane f32 dot product (vectorizes; the packed dot products sum the same way).
+pub fn dot8(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    sum8(acc) + tail
+}
+
+type Dot4 = fn(&[f32], usize, &[f32]) -> [f32; 4];
+type Dot4x2 = fn(&[f32], usize, &[f32]) -> [[f32; 4]; 2];
+
+/// The fastest [`dot8x4`] / [`dot8x4x2`] this CPU runs: fused multiply-adds on 8 lanes where
+/// the CPU has AVX2 and FMA (detected at run time, so the binary stays portable), else
+/// plain f32.
+fn dot8x4_kernels() -> (Dot4, Dot4x2) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        return (
+            |w, cols, x| {
+                // SAFETY: the CPU has AVX2 and FMA (checked just above, before this is chosen).
+                unsafe { dot8x4_avx2_fma(w, cols, x) }
+            },
+            |w, cols, x| {
+                // SAFETY: as above.
+                unsafe { dot8x4x2_avx2_fma(w, cols, x) }
+            },
+        );
+    }
+    (dot8x4::<false>, dot8x4x2::<false>)
+}
+
+/// [`dot8x4`] compiled for AVX2 + FMA (the same code, vectorized 8 wide with fused adds).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot8x4_avx2_fma(w: &[f32], cols: usize, x: &[f32]) -> [f32; 4] {
+    dot8x4::<true>(w, cols, x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot8x4x2_avx2_fma(w: &[f32], cols: usize, x: &[f32]) -> [[f32; 4]; 2] {
+    dot8x4x2::<true>(w, cols, x)
+}
+
+/// Four rows of `w` against two tokens' x (`x` holds both, `2 * cols`).
+#[inline(always)]
+fn dot8x4x2<const FUSED: bool>(w: &[f32], cols: usize, x: &[f32]) -> [[f32; 4]; 2] {
+    let mut acc = [[[0f32; 8]; 4]; 2];
+    let full = cols / 8 * 8;
+    let (x0, x1) = x.split_at(cols);
+    for i in (0..full).step_by(8) {
+        let (a, b) = (&x0[i..i + 8], &x1[i..i + 8]);
+        for r in 0..4 {
+            let ws = &w[r * cols + i..r * cols + i + 8];
+            for k in 0..8 {
+                if FUSED {
+                    acc[0][r][k] = ws[k].mul_add(a[k], acc[0][r][k]);
+                    acc[1][r][k] = ws[k].mul_add(b[k], acc[1][r][k]);
+                } else {
+                    acc[0][r][k] += ws[k] * a[k];
+                    acc[1][r][k] += ws[k] * b[k];
+                }
+            }
+        }
+    }
+    let mut out = [[0f32; 4]; 2];
+    for (t, xt) in [x0, x1].into_iter().enumerate() {
+        for r in 0..4 {
+            let tail: f32 = (full..cols).map(|i| w[r * cols + i] * xt[i]).sum();
+            out[t][r] = sum8(acc[t][r]) + tail;
+        }
+    }
+    out
+}
+
+/// Four rows of `w` (each `cols` long) against one x: x is loaded once for the four.
+/// `FUSED`: `mul_add` (one rounding; only where the CPU has FMA, else it is a libm call).
+#[inline(always)]
+fn dot8x4<const FUSED: bool>(w: &[f32], cols: usize, x: &[f32]) -> [f32; 4] {
+    let mut acc = [[0f32; 8]; 4];
+    let full = cols / 8 * 8;
+    for i in (0..full).step_by(8) {
+        let xs = &x[i..i + 8];
+        for r in 0..4 {
+            let ws = &w[r * cols + i..r * cols + i + 8];
+            for k in 0..8 {
+                acc[r][k] = if FUSED {
+                    ws[k].mul_add(xs[k], acc[r][k])
+                } else {
+                    acc[r][k] + ws[k] * xs[k]
+                };
+            }
+        }
+    }
+    let mut out = [0f32; 4];
+    for r in 0..4 {
+        let tail: f32 = (full..cols).map(|i| w[r * cols + i] * x[i]).sum();
+        out[r] = sum8(acc[r]) + tail;
+    }
+    out
+}
+
+fn sum8(a: [f32; 8]) -> f32 {
+    ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+}
+
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter()
         .zip(b)
@@ -261,6 +510,65 @@ mod tests {
         let mut out = [0.0; 4];
         conv_step(&window, 4, 1, &w, &[0.0, 0.5, 0.0, 0.0], 2, &mut out);
         assert_eq!(out, [3.0, 1.5, 20.0, 30.0]);
+    }
+
+    #[test]
+    fn matmul_decodes_rows_once_for_all_tokens_and_equals_row_dots() {
+        use crate::weights::DenseWeight;
+        // 37 rows (not a multiple of the row block or task), 19 columns (not of 8), 5 tokens.
+        let (rows, cols, tokens) = (37, 19, 5);
+        let data: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 7) % 13) as f32 - 6.0)
+            .collect();
+        let w = DenseWeight::new(rows, cols, data.clone());
+        let x: Vec<f32> = (0..tokens * cols)
+            .map(|i| ((i * 5) % 11) as f32 * 0.25)
+            .collect();
+        let mut out = vec![0.0; tokens * (rows - 2)];
+        matmul(&w, 2, rows - 2, &x, cols, &mut out);
+        for t in 0..tokens {
+            for r in 0..rows - 2 {
+                let want = dot(
+                    &data[(r + 2) * cols..(r + 3) * cols],
+                    &x[t * cols..(t + 1) * cols],
+                );
+                assert!((out[t * (rows - 2) + r] - want).abs() < 1e-4, "t {t} r {r}");
+            }
+        }
+        // Per token: tokens 0 and 2 share slice 1, token 1 reads slice 0.
+        let slices = [10, 0, 10];
+        let mut per = vec![0.0; 3 * 8];
+        matmul_per_token(&w, &slices, 8, &x[..3 * cols], cols, &mut per);
+        for (t, &r0) in slices.iter().enumerate() {
+            for r in 0..8 {
+                let want = dot(
+                    &data[(r0 + r) * cols..(r0 + r + 1) * cols],
+                    &x[t * cols..(t + 1) * cols],
+                );
+                assert!((per[t * 8 + r] - want).abs() < 1e-4, "t {t} r {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn conv_over_a_window_equals_conv_step_per_column() {
+        // 4 channels, 2 groups, K = 2, window of 5 columns -> 4 output columns.
+        let (c, width, k) = (4, 5, 2);
+        let window: Vec<f32> = (0..c * width).map(|i| (i as f32 * 0.37).sin()).collect();
+        let w: Vec<f32> = (0..c * 2 * k).map(|i| (i as f32 * 0.11).cos()).collect();
+        let bias = [0.1, -0.2, 0.3, 0.0];
+        let mut out = vec![0.0; c * (width - k + 1)];
+        conv(&window, c, width, &w, &bias, 2, &mut out);
+        for s in 0..width - k + 1 {
+            let win: Vec<f32> = (0..c)
+                .flat_map(|ch| window[ch * width + s..ch * width + s + k].to_vec())
+                .collect();
+            let mut step = vec![0.0; c];
+            conv_step(&win, c, k, &w, &bias, 2, &mut step);
+            for o in 0..c {
+                assert_eq!(out[o * (width - k + 1) + s], step[o], "column {s}");
+            }
+        }
     }
 
     #[test]

@@ -16,4 +16,4 @@ pub use program::{BoundWeight, CpuError, Input, LOGITS, Program, Session, TARGET
 pub use weights::{DenseWeight, WeightRows};
 
 mod bind;
-pub use bind::{bind_bundle, bind_shared};
+pub use bind::{bind_bundle, bind_module, bind_shared, bind_weights_shared};

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use std::sync::Arc;
 use thiserror::Error;
 use zaya_ir::exec::{ExecError, ExecResult, ExecSession, Executor, Feed, Tensor};
-use zaya_ir::{DType, Dim, Graph, GraphError, NEXT_TOKEN, Op, ValueId};
+use zaya_ir::{DType, Dim, Graph, GraphError, Module, NEXT_TOKEN, Op, ValueId};
 
 pub use zaya_ir::{Input, LOGITS};
 
@@ -58,6 +58,14 @@ pub enum CpuError {
     UnknownState(String),
     #[error("no previous step chose a token to feed")]
     NothingChained,
+    #[error(
+        "this program has no prefill functions (bind a module with prefill graphs for batched prefill)"
+    )]
+    NoPrefill,
+    #[error("prefill of {tokens} tokens: no combination of the chunk lengths {chunks:?} covers it")]
+    NoPrefillPlan { tokens: usize, chunks: Vec<usize> },
+    #[error("prefill output `{name}`: {reason}")]
+    PrefillOutput { name: String, reason: String },
 }
 
 impl From<CpuError> for ExecError {
@@ -72,23 +80,35 @@ pub const TARGET: zaya_ir::Target = zaya_ir::Target::UNLIMITED;
 /// A bound weight: owned, or borrowing a bundle the program outlives.
 pub type BoundWeight<'w> = Box<dyn WeightRows + 'w>;
 
-/// A graph bound to its weights, with per-value facts computed once. `Send + Sync`: sessions
-/// on several threads share one program.
+/// A module's functions bound to their weights (each weight once, shared by the functions),
+/// with per-value facts computed once. `Send + Sync`: sessions on several threads share one
+/// program. Function 0 is the decode graph; the others are prefill chunks.
 pub struct Program<'w> {
-    graph: Graph,
+    module: Module,
     weights: Vec<BoundWeight<'w>>,
+    funcs: Vec<Func>,
+}
+
+/// One function of the module, ready to interpret.
+struct Func {
+    tokens: usize,
     dims: Vec<Vec<usize>>,
     /// `dequant` outputs read only as a matvec weight: kept packed, read row by row.
     packed: Vec<bool>,
     /// Instructions whose outputs never change between steps (weights, consts, folds).
     constant: Vec<bool>,
+    /// The program weight bound to each of the graph's weights.
+    slots: Vec<usize>,
 }
 
 /// A view of rows of a bound weight.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct PackedView {
     weight: usize,
     row0: usize,
+    /// Per-token slices (an indexed dequant over a token axis): the first row of each
+    /// token's slice; empty for one slice starting at `row0`.
+    token_rows: Vec<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -101,14 +121,20 @@ enum Buf {
 impl<'w> Program<'w> {
     /// Validates `graph` and checks that `weights[i]` fits weight `@i`.
     pub fn new(graph: Graph, weights: Vec<BoundWeight<'w>>) -> Result<Self, CpuError> {
-        graph.validate()?;
-        if weights.len() != graph.weights.len() {
+        Self::with_module(Module::decode_only(graph), weights)
+    }
+
+    /// Validates every function of `module` and checks that `weights[i]` fits the module's
+    /// weight `i` ([`Module::weights`]).
+    pub fn with_module(module: Module, weights: Vec<BoundWeight<'w>>) -> Result<Self, CpuError> {
+        let decls = module.weights();
+        if weights.len() != decls.len() {
             return Err(CpuError::WeightCount {
-                want: graph.weights.len(),
+                want: decls.len(),
                 found: weights.len(),
             });
         }
-        for (i, (w, decl)) in weights.iter().zip(&graph.weights).enumerate() {
+        for (i, (w, decl)) in weights.iter().zip(&decls).enumerate() {
             let (rows, cols) = (decl.rows() as usize, decl.cols() as usize);
             if w.rows() != rows || w.cols() != cols {
                 return Err(CpuError::WeightShape {
@@ -121,6 +147,42 @@ impl<'w> Program<'w> {
                 });
             }
         }
+        let slots = module.weight_slots();
+        let funcs = module
+            .functions()
+            .iter()
+            .zip(slots)
+            .map(|(f, slots)| Func::new(&f.graph, f.tokens, slots))
+            .collect::<Result<_, _>>()?;
+        Ok(Program {
+            module,
+            weights,
+            funcs,
+        })
+    }
+
+    /// The decode graph.
+    pub fn graph(&self) -> &Graph {
+        self.module.decode()
+    }
+
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    fn fgraph(&self, f: usize) -> &Graph {
+        &self.module.functions()[f].graph
+    }
+
+    /// Starts a sequence with room for `capacity` tokens. Sessions share the program.
+    pub fn session(self: &Arc<Self>, capacity: usize) -> Result<Session<'w>, CpuError> {
+        Session::new(Arc::clone(self), capacity)
+    }
+}
+
+impl Func {
+    fn new(graph: &Graph, tokens: usize, slots: Vec<usize>) -> Result<Func, CpuError> {
+        graph.validate()?;
         let mut dims = Vec::with_capacity(graph.values.len());
         for (i, v) in graph.values.iter().enumerate() {
             if !matches!(v.ty.dtype, DType::F32 | DType::U32) {
@@ -136,24 +198,15 @@ impl<'w> Program<'w> {
                     .collect();
             dims.push(d.ok_or(CpuError::UnboundSymbol("ctx".into()))?);
         }
-        let packed = zaya_ir::analysis::matvec_only_weights(&graph);
-        let constant = constant_insts(&graph);
-        Ok(Program {
-            graph,
-            weights,
+        let packed = zaya_ir::analysis::matvec_only_weights(graph);
+        let constant = constant_insts(graph);
+        Ok(Func {
+            tokens,
             dims,
             packed,
             constant,
+            slots,
         })
-    }
-
-    pub fn graph(&self) -> &Graph {
-        &self.graph
-    }
-
-    /// Starts a sequence with room for `capacity` tokens. Sessions share the program.
-    pub fn session(self: &Arc<Self>, capacity: usize) -> Result<Session<'w>, CpuError> {
-        Session::new(Arc::clone(self), capacity)
     }
 }
 
@@ -166,16 +219,42 @@ fn constant_insts(g: &Graph) -> Vec<bool> {
         .collect()
 }
 
-/// One sequence: persistent state plus a preallocated buffer for every value.
+/// One sequence: persistent state plus a preallocated buffer for every value of the
+/// function that ran last (other functions' buffers are parked, allocated on first use).
 pub struct Session<'w> {
     program: Arc<Program<'w>>,
     capacity: usize,
     pos: usize,
     states: Vec<Vec<f32>>,
+    /// The function whose buffers are in `bufs`.
+    func: usize,
     bufs: Vec<Buf>,
     constants_ready: bool,
+    /// Every other function's buffers and whether its constants are computed.
+    parked: Vec<Option<(Vec<Buf>, bool)>>,
     /// The token the last greedy step chose (what `Feed::Previous` feeds).
     chained: Option<u32>,
+}
+
+fn alloc_bufs(g: &Graph, f: &Func) -> Vec<Buf> {
+    g.values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let n: usize = f.dims[i].iter().product();
+            if f.packed[i] {
+                Buf::Packed(PackedView {
+                    weight: 0,
+                    row0: 0,
+                    token_rows: vec![],
+                })
+            } else if v.ty.dtype == DType::U32 {
+                Buf::U32(vec![0; n])
+            } else {
+                Buf::F32(vec![0.0; n])
+            }
+        })
+        .collect()
 }
 
 impl<'w> Session<'w> {
@@ -183,7 +262,7 @@ impl<'w> Session<'w> {
         if capacity == 0 {
             return Err(CpuError::ZeroCapacity);
         }
-        let g = &program.graph;
+        let g = program.graph();
         let states = g
             .states
             .iter()
@@ -199,30 +278,46 @@ impl<'w> Session<'w> {
                 vec![0f32; n]
             })
             .collect();
-        let bufs: Vec<Buf> = g
-            .values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let n: usize = program.dims[i].iter().product();
-                if program.packed[i] {
-                    Buf::Packed(PackedView { weight: 0, row0: 0 })
-                } else if v.ty.dtype == DType::U32 {
-                    Buf::U32(vec![0; n])
-                } else {
-                    Buf::F32(vec![0.0; n])
-                }
-            })
-            .collect();
+        let bufs = alloc_bufs(g, &program.funcs[0]);
+        let parked = (0..program.funcs.len()).map(|_| None).collect();
         Ok(Session {
             program,
             capacity,
             pos: 0,
             states,
+            func: 0,
             bufs,
             constants_ready: false,
+            parked,
             chained: None,
         })
+    }
+
+    /// Puts function `f`'s buffers in place (allocating them on its first run).
+    fn activate(&mut self, f: usize) {
+        if self.func == f {
+            return;
+        }
+        let (bufs, ready) = match self.parked[f].take() {
+            Some(p) => p,
+            None => (
+                alloc_bufs(self.program.fgraph(f), &self.program.funcs[f]),
+                false,
+            ),
+        };
+        let old = std::mem::replace(&mut self.bufs, bufs);
+        self.parked[self.func] = Some((old, self.constants_ready));
+        self.constants_ready = ready;
+        self.func = f;
+    }
+
+    /// The graph of the function whose buffers are in place.
+    fn graph(&self) -> &Graph {
+        self.program.fgraph(self.func)
+    }
+
+    fn func(&self) -> &Func {
+        &self.program.funcs[self.func]
     }
 
     /// Tokens consumed so far (the position of the next token).
@@ -243,19 +338,26 @@ impl<'w> Session<'w> {
         }
     }
 
-    /// Runs one step with the given graph inputs and advances the position.
+    /// Runs one decode step with the given graph inputs and advances the position.
     pub fn run(&mut self, inputs: &[Input<'_>]) -> Result<(), CpuError> {
+        self.run_function(0, inputs)
+    }
+
+    /// Runs function `f` of the module once and advances the position by its tokens.
+    fn run_function(&mut self, f: usize, inputs: &[Input<'_>]) -> Result<(), CpuError> {
+        self.activate(f);
         let program = Arc::clone(&self.program);
-        let g = &program.graph;
-        if self.pos >= self.capacity {
+        let g = program.fgraph(f);
+        let func = &program.funcs[f];
+        if self.pos + func.tokens > self.capacity {
             return Err(CpuError::ContextFull {
-                pos: self.pos,
+                pos: self.pos + func.tokens - 1,
                 ctx: self.capacity,
             });
         }
         for (index, v) in g.inputs.iter().enumerate() {
             let ty = &g.values[v.index()].ty;
-            let want: usize = program.dims[v.index()].iter().product();
+            let want: usize = func.dims[v.index()].iter().product();
             let bad = |found| CpuError::BadInput {
                 index,
                 want,
@@ -271,15 +373,79 @@ impl<'w> Session<'w> {
             }
         }
         for i in 0..g.insts.len() {
-            if self.constants_ready && program.constant[i] {
+            if self.constants_ready && func.constant[i] {
                 continue;
             }
             self.exec(i)?;
         }
         self.constants_ready = true;
-        self.pos += 1;
+        self.pos += func.tokens;
         self.chained = None;
         Ok(())
+    }
+
+    /// Feeds `tokens` through the module's prefill functions, longest chunk first, and
+    /// returns the outputs named in `read` (see [`ExecSession::prefill`]). All names are
+    /// checked before anything runs.
+    pub fn prefill_batched(
+        &mut self,
+        tokens: &[u32],
+        read: &[&str],
+    ) -> Result<Vec<Tensor>, CpuError> {
+        let program = Arc::clone(&self.program);
+        let module = &program.module;
+        if module.functions().len() < 2 {
+            return Err(CpuError::NoPrefill);
+        }
+        let plan = module
+            .plan_prefill(tokens.len())
+            .ok_or_else(|| CpuError::NoPrefillPlan {
+                tokens: tokens.len(),
+                chunks: module.prefill_chunks(),
+            })?;
+        for &(f, _) in &plan {
+            for name in read {
+                if program.fgraph(f).output(name).is_none() {
+                    return Err(CpuError::UnknownName((*name).into()));
+                }
+            }
+        }
+        if self.pos + tokens.len() > self.capacity {
+            return Err(CpuError::ContextFull {
+                pos: self.pos + tokens.len() - 1,
+                ctx: self.capacity,
+            });
+        }
+        let last_only = |n: &str| n == LOGITS || n == NEXT_TOKEN;
+        let mut out: Vec<Option<Tensor>> = vec![None; read.len()];
+        let mut at = 0;
+        for (f, t) in plan {
+            self.run_function(f, &[Input::U32(&tokens[at..at + t])])?;
+            at += t;
+            for (k, name) in read.iter().enumerate() {
+                let got = self.lookup(name)?;
+                out[k] = Some(match (out[k].take(), got) {
+                    (Some(Tensor::F32(mut a)), Tensor::F32(b)) if !last_only(name) => {
+                        a.extend(b);
+                        Tensor::F32(a)
+                    }
+                    (Some(Tensor::U32(mut a)), Tensor::U32(b)) if !last_only(name) => {
+                        a.extend(b);
+                        Tensor::U32(a)
+                    }
+                    (_, got) => got,
+                });
+            }
+        }
+        out.into_iter()
+            .zip(read)
+            .map(|(t, name)| {
+                t.ok_or_else(|| CpuError::PrefillOutput {
+                    name: (*name).into(),
+                    reason: "no chunk produced it".into(),
+                })
+            })
+            .collect()
     }
 
     /// Feeds one token through a graph whose only input is a `u32[1]` token id and returns
@@ -314,9 +480,9 @@ impl<'w> Session<'w> {
         }
     }
 
-    /// The value named `name` in the graph (first match), as f32.
+    /// The value named `name` in the graph that ran last (first match), as f32.
     pub fn named_f32(&self, name: &str) -> Option<&[f32]> {
-        let g = &self.program.graph;
+        let g = self.graph();
         let i = g
             .values
             .iter()
@@ -326,18 +492,18 @@ impl<'w> Session<'w> {
 
     /// A graph output as f32 (`None` if absent or not f32).
     pub fn output_f32(&self, name: &str) -> Option<&[f32]> {
-        self.value_f32(self.program.graph.output(name)?)
+        self.value_f32(self.graph().output(name)?)
     }
 
     pub fn output_u32(&self, name: &str) -> Option<&[u32]> {
-        self.value_u32(self.program.graph.output(name)?)
+        self.value_u32(self.graph().output(name)?)
     }
 
     /// The contents of a persistent state by name (caches are `[heads, capacity, dim]`).
     pub fn state(&self, name: &str) -> Option<&[f32]> {
         let i = self
             .program
-            .graph
+            .graph()
             .states
             .iter()
             .position(|s| s.name == name)?;
@@ -361,9 +527,9 @@ impl<'w> Session<'w> {
 
     fn exec(&mut self, i: usize) -> Result<(), CpuError> {
         let program = Arc::clone(&self.program);
-        let g = &program.graph;
+        let g = program.fgraph(self.func);
         let inst = &g.insts[i];
-        let dims = &program.dims;
+        let dims = &program.funcs[self.func].dims;
         let ins = &inst.inputs;
         let Some(&out_id) = inst.outputs.first() else {
             return self.exec_effect(i);
@@ -382,7 +548,8 @@ impl<'w> Session<'w> {
         ins: &[ValueId],
     ) -> Result<(), CpuError> {
         let program = &*self.program;
-        let g = &program.graph;
+        let g = self.graph();
+        let func = self.func();
         let inst = &g.insts[i];
         let out_id = inst.outputs[0];
         let out_dims = &dims[out_id.index()];
@@ -393,8 +560,7 @@ impl<'w> Session<'w> {
             } else {
                 decl.dims[1..decl.dims.len() - 1].iter().product::<u64>() as usize
             };
-            let row0 = if let Some(&idx) = ins.first() {
-                let index = self.u32_scalar(idx);
+            let check = |index: u64| {
                 if index >= decl.dims[0] {
                     return Err(CpuError::IndexOutOfRange {
                         what: format!("dequant of weight \"{}\"", decl.source),
@@ -402,22 +568,44 @@ impl<'w> Session<'w> {
                         len: decl.dims[0] as usize,
                     });
                 }
-                index as usize * rows_per_index
-            } else {
-                0
+                Ok(index as usize * rows_per_index)
             };
-            let w = &program.weights[weight.index()];
+            // A `u32[T, 1]` index: one slice per token.
+            let per_token = ins.first().is_some_and(|v| dims[v.index()].len() == 2);
+            let (row0, token_rows) = match ins.first() {
+                Some(&idx) if per_token => (
+                    0,
+                    self.u32_in(idx)
+                        .iter()
+                        .map(|&x| check(x as u64))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+                Some(&idx) => (check(self.u32_scalar(idx))?, vec![]),
+                None => (0, vec![]),
+            };
+            let slot = func.slots[weight.index()];
+            let w = &program.weights[slot];
             match out {
                 Buf::Packed(view) => {
                     *view = PackedView {
-                        weight: weight.index(),
+                        weight: slot,
                         row0,
+                        token_rows,
                     }
                 }
                 Buf::F32(o) => {
                     let cols = w.cols();
-                    for (r, chunk) in o.chunks_mut(cols).enumerate() {
-                        w.dequant_row(row0 + r, chunk);
+                    if per_token {
+                        let per = rows_per_index * cols;
+                        for (slice, &r0) in o.chunks_mut(per).zip(&token_rows) {
+                            for (r, chunk) in slice.chunks_mut(cols).enumerate() {
+                                w.dequant_row(r0 + r, chunk);
+                            }
+                        }
+                    } else {
+                        for (r, chunk) in o.chunks_mut(cols).enumerate() {
+                            w.dequant_row(row0 + r, chunk);
+                        }
                     }
                 }
                 Buf::U32(_) => {}
@@ -440,6 +628,7 @@ impl<'w> Session<'w> {
                     Buf::Packed(_) => {}
                 },
                 Op::Reshape { .. } => o.copy_from_slice(self.u32_in(ins[0])),
+                Op::Transpose => transpose_last(self.u32_in(ins[0]), &dims[ins[0].index()], o),
                 Op::Slice { axis, start, .. } => slice_copy(
                     self.u32_in(ins[0]),
                     &dims[ins[0].index()],
@@ -479,8 +668,24 @@ impl<'w> Session<'w> {
             }
             Op::MatVec => {
                 let x = self.f32_in(ins[1]);
+                let cols = *dims[ins[1].index()].last().unwrap_or(&1);
+                let rows = *out_dims.last().unwrap_or(&1);
+                let tokens = x.len() / cols.max(1);
+                // w [T, out, in]: token t reads slice t.
+                let per_token = dims[ins[0].index()].len() == 3;
                 match &self.bufs[ins[0].index()] {
-                    Buf::Packed(view) => {
+                    Buf::Packed(view) if per_token => {
+                        let w = &program.weights[view.weight];
+                        // An indexed dequant names each token's slice; a plain one of a
+                        // stacked weight has them in order.
+                        let slices: Vec<usize> = if view.token_rows.is_empty() {
+                            (0..tokens).map(|t| view.row0 + t * rows).collect()
+                        } else {
+                            view.token_rows.clone()
+                        };
+                        kernels::matmul_per_token(w.as_ref(), &slices, rows, x, cols, o)
+                    }
+                    Buf::Packed(view) if tokens == 1 => {
                         let w = &program.weights[view.weight];
                         let row0 = view.row0;
                         let big = o.len() * x.len() >= 1 << 15;
@@ -496,11 +701,19 @@ impl<'w> Session<'w> {
                                 .for_each(|(r, y)| *y = w.dot_row(row0 + r, x));
                         }
                     }
+                    Buf::Packed(view) => {
+                        let w = &program.weights[view.weight];
+                        kernels::matmul(w.as_ref(), view.row0, rows, x, cols, o)
+                    }
                     Buf::F32(w) => {
-                        let cols = x.len();
-                        o.iter_mut()
-                            .enumerate()
-                            .for_each(|(r, y)| *y = kernels::dot(&w[r * cols..(r + 1) * cols], x));
+                        // A materialized weight: [out, in] shared, or [T, out, in] per token.
+                        for (t, (xt, ot)) in x.chunks(cols).zip(o.chunks_mut(rows)).enumerate() {
+                            let base = if per_token { t * rows * cols } else { 0 };
+                            for (r, y) in ot.iter_mut().enumerate() {
+                                let at = base + r * cols;
+                                *y = kernels::dot(&w[at..at + cols], xt);
+                            }
+                        }
                     }
                     Buf::U32(_) => {}
                 }
@@ -542,9 +755,14 @@ impl<'w> Session<'w> {
                 kernels::rms_norm_rows(self.f32_in(ins[0]), self.f32_in(ins[1]), *eps, o)
             }
             Op::Rope { rot_dims, theta } => {
-                let pos = self.f32_in(ins[1])[0];
+                // One position for all rows, or one per slice of the leading (token) axis.
+                let pos = self.f32_in(ins[1]);
                 let n = *out_dims.last().unwrap_or(&1);
-                kernels::rope_rows(self.f32_in(ins[0]), n, *rot_dims as usize, *theta, pos, o)
+                let x = self.f32_in(ins[0]);
+                let per = x.len() / pos.len().max(1);
+                for ((xs, os), &p) in x.chunks(per).zip(o.chunks_mut(per)).zip(pos) {
+                    kernels::rope_rows(xs, n, *rot_dims as usize, *theta, p, os)
+                }
             }
             Op::Gather { axis } => gather(
                 self.f32_in(ins[0]),
@@ -554,6 +772,7 @@ impl<'w> Session<'w> {
                 o,
             )?,
             Op::Reshape { .. } => o.copy_from_slice(self.f32_in(ins[0])),
+            Op::Transpose => transpose_last(self.f32_in(ins[0]), &dims[ins[0].index()], o),
             Op::Slice { axis, start, .. } => slice_copy(
                 self.f32_in(ins[0]),
                 &dims[ins[0].index()],
@@ -585,28 +804,46 @@ impl<'w> Session<'w> {
                     o,
                 )
             }
+            Op::Conv { groups } => {
+                let wd = &dims[ins[0].index()];
+                kernels::conv(
+                    self.f32_in(ins[0]),
+                    wd[0],
+                    wd[1],
+                    self.f32_in(ins[1]),
+                    self.f32_in(ins[2]),
+                    *groups as usize,
+                    o,
+                )
+            }
             Op::StateRead { state } => o.copy_from_slice(&self.states[state.index()]),
             Op::Attention {
                 k_cache,
                 v_cache,
                 scale,
             } => {
+                // q [nq, hd] (one token) or [T, nq, hd]: query t sees rows 0..=pos + t.
                 let qd = &dims[ins[0].index()];
+                let (nq, hd) = (qd[qd.len() - 2], qd[qd.len() - 1]);
                 let st = &g.states[k_cache.index()].ty;
                 let nkv = st.dims[0].as_const().unwrap_or(1) as usize;
-                let len = self.position_of(ins[1]) + 1;
-                kernels::attention(
-                    self.f32_in(ins[0]),
-                    &self.states[k_cache.index()],
-                    &self.states[v_cache.index()],
-                    qd[0],
-                    nkv,
-                    self.capacity,
-                    qd[1],
-                    len.min(self.capacity),
-                    *scale,
-                    o,
-                )
+                let pos = self.position_of(ins[1]);
+                let (kc, vc) = (&self.states[k_cache.index()], &self.states[v_cache.index()]);
+                let cap = self.capacity;
+                let q = self.f32_in(ins[0]);
+                let per = nq * hd;
+                let one = |t: usize, qt: &[f32], ot: &mut [f32]| {
+                    let len = (pos + t + 1).min(cap);
+                    kernels::attention(qt, kc, vc, nq, nkv, cap, hd, len, *scale, ot)
+                };
+                if q.len() > per {
+                    o.par_chunks_mut(per)
+                        .zip(q.par_chunks(per))
+                        .enumerate()
+                        .for_each(|(t, (ot, qt))| one(t, qt, ot));
+                } else {
+                    one(0, q, o)
+                }
             }
             Op::Dequant { .. } | Op::Argmax | Op::StateWrite { .. } | Op::CacheAppend { .. } => {}
         }
@@ -625,7 +862,9 @@ impl<'w> Session<'w> {
     }
 
     fn exec_effect(&mut self, i: usize) -> Result<(), CpuError> {
-        let g = &self.program.graph;
+        let program = Arc::clone(&self.program);
+        let g = program.fgraph(self.func);
+        let dims = &program.funcs[self.func].dims;
         let inst = &g.insts[i];
         match inst.op {
             Op::StateWrite { state } => {
@@ -635,23 +874,29 @@ impl<'w> Session<'w> {
                 }
             }
             Op::CacheAppend { state } => {
+                // x [heads, dim] (one token) or [T, heads, dim] (rows pos..pos + T).
                 let pos = self.position_of(inst.inputs[1]);
-                if pos >= self.capacity {
+                let xd = &dims[inst.inputs[0].index()];
+                let (heads, dim) = (xd[xd.len() - 2], xd[xd.len() - 1]);
+                let tokens = if xd.len() == 3 { xd[0] } else { 1 };
+                if pos + tokens > self.capacity {
                     return Err(CpuError::ContextFull {
-                        pos,
+                        pos: pos + tokens - 1,
                         ctx: self.capacity,
                     });
                 }
-                let xd = &self.program.dims[inst.inputs[0].index()];
-                let (heads, dim) = (xd[0], xd[1]);
                 let cap = self.capacity;
                 let Buf::F32(x) = &self.bufs[inst.inputs[0].index()] else {
                     return Ok(());
                 };
                 let cache = &mut self.states[state.index()];
-                for h in 0..heads {
-                    cache[(h * cap + pos) * dim..(h * cap + pos + 1) * dim]
-                        .copy_from_slice(&x[h * dim..(h + 1) * dim]);
+                for t in 0..tokens {
+                    let xt = &x[t * heads * dim..(t + 1) * heads * dim];
+                    let p = pos + t;
+                    for h in 0..heads {
+                        cache[(h * cap + p) * dim..(h * cap + p + 1) * dim]
+                            .copy_from_slice(&xt[h * dim..(h + 1) * dim]);
+                    }
                 }
             }
             _ => {}
@@ -672,7 +917,7 @@ impl Session<'_> {
 
     /// A graph output, else the first value with that debug name.
     fn lookup(&self, name: &str) -> Result<Tensor, CpuError> {
-        let g = &self.program.graph;
+        let g = self.graph();
         let v = g.output(name).or_else(|| {
             g.values
                 .iter()
@@ -690,7 +935,7 @@ impl Executor for Program<'static> {
     }
 
     fn graph(&self) -> &Graph {
-        &self.graph
+        Program::graph(self)
     }
 
     fn target(&self) -> zaya_ir::Target {
@@ -719,7 +964,7 @@ impl ExecSession for Session<'static> {
     fn step(&mut self, inputs: &[Input<'_>], read: &[&str]) -> ExecResult<Vec<Tensor>> {
         // Names are checked first, so a typo does not advance the sequence.
         for name in read {
-            if self.program.graph.output(name).is_none() {
+            if self.program.graph().output(name).is_none() {
                 return Err(CpuError::UnknownName((*name).into()).into());
             }
         }
@@ -741,12 +986,21 @@ impl ExecSession for Session<'static> {
             .ok_or_else(|| CpuError::UnknownState(name.into()))?)
     }
 
+    fn prefill(&mut self, tokens: &[u32], read: &[&str]) -> ExecResult<Vec<Tensor>> {
+        match self.prefill_batched(tokens, read) {
+            Err(CpuError::NoPrefill) => {
+                Err(ExecError::Unsupported("program has no prefill functions"))
+            }
+            r => Ok(r?),
+        }
+    }
+
     fn step_greedy(&mut self, feed: Feed) -> ExecResult<u32> {
         let token = match feed {
             Feed::Token(t) => t,
             Feed::Previous => self.chained.ok_or(CpuError::NothingChained)?,
         };
-        if self.program.graph.output(NEXT_TOKEN).is_none() {
+        if self.program.graph().output(NEXT_TOKEN).is_none() {
             return Err(CpuError::UnknownName(NEXT_TOKEN.into()).into());
         }
         self.run(&[Input::U32(&[token])])?;
@@ -756,6 +1010,19 @@ impl ExecSession for Session<'static> {
             .ok_or_else(|| CpuError::UnknownName(NEXT_TOKEN.into()))?;
         self.chained = Some(chosen);
         Ok(chosen)
+    }
+}
+
+/// Swaps the last two axes of `x` (dims `dims`).
+fn transpose_last<T: Copy>(x: &[T], dims: &[usize], out: &mut [T]) {
+    let n = dims.len();
+    let (a, b) = (dims[n - 2], dims[n - 1]);
+    for (xs, os) in x.chunks(a * b).zip(out.chunks_mut(a * b)) {
+        for i in 0..a {
+            for j in 0..b {
+                os[j * a + i] = xs[i * b + j];
+            }
+        }
     }
 }
 

@@ -17,6 +17,9 @@ use thiserror::Error;
 
 /// The graph output holding the logits of the last token.
 pub const LOGITS: &str = "logits";
+/// The output of a prefill function holding the logits of every token of its chunk
+/// (`[T, vocab]`), present when the module was built for evaluation.
+pub const ALL_LOGITS: &str = "prefill_logits";
 /// The graph output holding the greedy choice (argmax of the logits, `u32[1]`).
 pub const NEXT_TOKEN: &str = "next_token";
 
@@ -270,6 +273,19 @@ pub trait ExecSession: Send {
     /// feeds `feed` and returns the chosen id, which a later `Feed::Previous` feeds back
     /// without a round trip through the host.
     fn step_greedy(&mut self, feed: Feed) -> ExecResult<u32>;
+
+    /// Feeds prompt `tokens` through the executor's prefill functions, in chunks (see
+    /// [`crate::Module::plan_prefill`]), advancing the position by `tokens.len()`, and
+    /// returns the outputs named in `read` in that order: [`LOGITS`] and [`NEXT_TOKEN`] of
+    /// the last token; any other name is an output with a leading token axis (e.g.
+    /// [`ALL_LOGITS`], router choices), returned concatenated over the tokens. The state
+    /// afterwards equals that of `tokens.len()` decode steps. A backend or executor without
+    /// prefill functions says so ([`ExecError::Unsupported`]); the caller then steps the
+    /// decode graph token by token.
+    fn prefill(&mut self, tokens: &[u32], read: &[&str]) -> ExecResult<Vec<Tensor>> {
+        let _ = (tokens, read);
+        Err(ExecError::Unsupported("has no batched prefill"))
+    }
 
     /// Prepares sampling on the device over the first `vocab` logit columns, or says why
     /// this backend cannot (the caller then reads the logits and samples on the host).

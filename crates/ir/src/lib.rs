@@ -15,6 +15,7 @@ pub mod dtype;
 pub mod exec;
 pub mod graph;
 pub mod ids;
+pub mod module;
 pub mod op;
 pub mod shape;
 pub mod spec;
@@ -23,13 +24,14 @@ pub mod validate;
 
 pub use dtype::{DType, WeightFormat};
 pub use exec::{
-    ExecError, ExecSession, Executor, Feed, Input, LOGITS, NEXT_TOKEN, SampleSettings, SymbolKind,
-    Target, Tensor,
+    ALL_LOGITS, ExecError, ExecSession, Executor, Feed, Input, LOGITS, NEXT_TOKEN, SampleSettings,
+    SymbolKind, Target, Tensor,
 };
 pub use graph::{
     Graph, GraphError, Group, Inst, KernelRange, State, Symbol, Value, ValueDef, Weight,
 };
 pub use ids::{GroupId, InstId, StateId, SymId, ValueId, WeightId};
+pub use module::{Function, Module};
 pub use op::{BinaryOp, Effect, Op, ReduceOp, UnaryOp};
 pub use shape::{Dim, Dims, TensorType};
 pub use spec::{Arity, OpSpec, Operand};

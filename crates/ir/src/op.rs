@@ -61,11 +61,16 @@ pub enum Op {
         sym: SymId,
     },
     /// Dequantize a weight to f32. With one `u32[1]` input, select that index of the
-    /// weight's leading axis first (an embedding row, a stacked expert).
+    /// weight's leading axis first (an embedding row, a stacked expert); with a `u32[T, 1]`
+    /// input (one index per token), gather T slices of it: `[T, ..rest]` (per-token
+    /// embedding rows, per-token experts).
     Dequant {
         weight: WeightId,
     },
-    /// `y[o] = sum_i w[o, i] * x[i]`: inputs (w [out, in], x [in]).
+    /// `y[.., o] = sum_i w[o, i] * x[.., i]`: inputs (w [out, in], x [.., in]) -> [.., out]:
+    /// one weight for every row of x (a token axis makes it a matmul; each weight row is
+    /// read once for all rows). Or, per token, (w [T, out, in], x [T, in]) -> [T, out]:
+    /// row t of x against slice t of w (a per-token expert from an indexed `dequant`).
     MatVec,
     Unary {
         op: UnaryOp,
@@ -87,7 +92,8 @@ pub enum Op {
         eps: f32,
     },
     /// NeoX (rotate-half) rotary embedding of the first `rot_dims` of the last axis; the rest
-    /// pass through. Inputs (x [.., hd], pos f32[1]); `inv_freq = theta^(-2i/rot_dims)`.
+    /// pass through. Inputs (x `[.., hd]`, pos `f32[1]`), or per token (x `[T, .., hd]`,
+    /// pos `f32[T]`: slice t of x at `pos[t]`); `inv_freq = theta^(-2i/rot_dims)`.
     Rope {
         rot_dims: u32,
         theta: f64,
@@ -114,6 +120,15 @@ pub enum Op {
     Cast {
         to: crate::DType,
     },
+    /// A causal 1-D convolution over the time axis of a window (time index 0 = oldest):
+    /// inputs (window `[C_in, W]`, weight `[C_out, C_in/groups, K]`, bias `[C_out]`) ->
+    /// `[C_out, W - K + 1]`, output column t over window columns `t..t+K`. With W = K it is
+    /// `conv_step` (one column); prefill runs it over a chunk's window.
+    Conv {
+        groups: u32,
+    },
+    /// Swaps the last two axes: [.., a, b] -> [.., b, a].
+    Transpose,
     /// One output step of a causal 1-D convolution over time: inputs
     /// (window [C_in, K] with time index 0 = oldest, weight [C_out, C_in/groups, K],
     /// bias [C_out]) -> [C_out]. Torch `Conv1d` weight layout.
@@ -129,12 +144,14 @@ pub enum Op {
         state: StateId,
     },
     /// Write `x [heads, dim]` into `cache[:, pos, :]` of a `[heads, ctx, dim]` state:
-    /// inputs (x, pos f32[1]).
+    /// inputs (x, pos f32[1]). With x `[T, heads, dim]` (a chunk), row t goes to `pos + t`.
     CacheAppend {
         state: StateId,
     },
     /// Causal GQA attention of one query token over `cache[:, 0..=pos, :]`: inputs
     /// (q [nq, hd], pos f32[1]) -> [nq, hd]; query head h reads kv head h / (nq / nkv).
+    /// With q [T, nq, hd] (a chunk whose first token is at `pos`, already appended), query t
+    /// reads `cache[:, 0..=pos + t, :]`: the cache before the chunk and the chunk causally.
     Attention {
         k_cache: StateId,
         v_cache: StateId,
@@ -171,6 +188,8 @@ impl Op {
             Op::Concat { .. } => &spec::CONCAT,
             Op::Cast { .. } => &spec::CAST,
             Op::ConvStep { .. } => &spec::CONV_STEP,
+            Op::Conv { .. } => &spec::CONV,
+            Op::Transpose => &spec::TRANSPOSE,
             Op::StateRead { .. } => &spec::STATE_READ,
             Op::StateWrite { .. } => &spec::STATE_WRITE,
             Op::CacheAppend { .. } => &spec::CACHE_APPEND,

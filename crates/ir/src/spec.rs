@@ -41,7 +41,11 @@ pub enum Operand {
 #[derive(Clone, Copy, Debug)]
 pub struct Cost<'a> {
     pub inputs: &'a [u64],
+    /// The last-axis length of each input (a matvec's `in`).
+    pub input_last: &'a [u64],
     pub output: u64,
+    /// The last-axis length of the output (a conv's time steps).
+    pub output_last: u64,
     /// Tokens already in the KV cache in the modeled step (what attention reads).
     pub context_tokens: u64,
 }
@@ -112,6 +116,17 @@ impl Check<'_> {
             Ok(())
         } else {
             Err(format!("input {i} must be a position f32[1]"))
+        }
+    }
+
+    /// Input 0 of a cache op: `[rows, dim]` for one token, `[T, rows, dim]` for a chunk.
+    /// Returns (rows, dim).
+    fn token_rows(&self, what: &str) -> Result<(u64, u64), String> {
+        match self.dims(0)?.as_slice() {
+            &[r, d] | &[_, r, d] => Ok((r, d)),
+            d => Err(format!(
+                "{what} needs [rows, dim] or [T, rows, dim], got {d:?}"
+            )),
         }
     }
 
@@ -255,11 +270,23 @@ pub(crate) static DEQUANT: OpSpec = OpSpec {
             .ok_or_else(|| format!("unknown weight {weight}"))?;
         let mut dims = wt.dims.clone();
         if !c.ins.is_empty() {
-            c.scalar_index(0)?;
+            c.dtype(0, DType::U32)?;
             if dims.len() < 2 {
                 return Err("indexed dequant needs a weight of rank >= 2".into());
             }
-            dims.remove(0);
+            match c.dims(0)?.as_slice() {
+                // One index: that slice.
+                [1] => {
+                    dims.remove(0);
+                }
+                // One index per token: T slices.
+                &[t, 1] => dims[0] = Dim::Const(t),
+                d => {
+                    return Err(format!(
+                        "dequant index must be u32[1] or u32[T, 1], got {d:?}"
+                    ));
+                }
+            }
         }
         Ok(Some(TensorType {
             dtype: DType::F32,
@@ -280,14 +307,22 @@ pub(crate) static MATVEC: OpSpec = OpSpec {
     infer: |_, c| {
         c.f32s()?;
         let (w, x) = (c.dims(0)?, c.dims(1)?);
-        if w.len() != 2 || x.len() != 1 || w[1] != x[0] {
-            return Err(format!(
-                "matvec needs w [out, in] and x [in], got {w:?} and {x:?}"
-            ));
+        let shared = w.len() == 2 && !x.is_empty() && x.last() == Some(&w[1]);
+        let per_token = w.len() == 3 && x.len() == 2 && w[0] == x[0] && w[2] == x[1];
+        if shared {
+            let mut out = x;
+            *out.last_mut().unwrap_or(&mut 0) = w[0];
+            Ok(Some(TensorType::f32(out)))
+        } else if per_token {
+            Ok(Some(TensorType::f32([x[0], w[1]])))
+        } else {
+            Err(format!(
+                "matvec needs w [out, in] and x [.., in], or w [T, out, in] and x [T, in]; got {w:?} and {x:?}"
+            ))
         }
-        Ok(Some(TensorType::f32([w[0]])))
     },
-    flops: |c| 2 * c.inputs[0],
+    // One multiply-add per output element and input column.
+    flops: |c| 2 * c.output * c.input_last[1],
     ..PURE
 };
 
@@ -419,7 +454,15 @@ pub(crate) static ROPE: OpSpec = OpSpec {
             unreachable!()
         };
         c.dtype(0, DType::F32)?;
-        c.position(1)?;
+        c.dtype(1, DType::F32)?;
+        let (x, p) = (c.dims(0)?, c.dims(1)?);
+        let one = p == [1];
+        let per_token = p.len() == 1 && x.len() >= 2 && x[0] == p[0];
+        if !one && !per_token {
+            return Err(format!(
+                "rope positions must be f32[1] or f32[T] with x [T, ..], got {p:?} for x {x:?}"
+            ));
+        }
         let last = c.ins[0].last().ok_or("rope needs a static last axis")?;
         if *rot_dims == 0 || rot_dims % 2 != 0 || *rot_dims as u64 > last {
             return Err(format!(
@@ -616,6 +659,54 @@ pub(crate) static CONV_STEP: OpSpec = OpSpec {
     ..PURE
 };
 
+pub(crate) static CONV: OpSpec = OpSpec {
+    name: |_| "conv",
+    arity: Arity::Exactly(3),
+    infer: |op, c| {
+        let Op::Conv { groups } = op else {
+            unreachable!()
+        };
+        c.f32s()?;
+        let (win, w, b) = (c.dims(0)?, c.dims(1)?, c.dims(2)?);
+        let g = *groups as u64;
+        let ok = win.len() == 2
+            && w.len() == 3
+            && g > 0
+            && win[0] % g == 0
+            && w[0] % g == 0
+            && w[1] == win[0] / g
+            && w[2] >= 1
+            && win[1] >= w[2]
+            && b == [w[0]];
+        if !ok {
+            return Err(format!(
+                "conv needs window [C_in, W >= K], weight [C_out, C_in/{g}, K], bias [C_out]; got {win:?}, {w:?}, {b:?}"
+            ));
+        }
+        Ok(Some(TensorType::f32([w[0], win[1] - w[2] + 1])))
+    },
+    attrs: |op, f, _| match op {
+        Op::Conv { groups } => write!(f, "{{groups={groups}}}"),
+        _ => Ok(()),
+    },
+    flops: |c| 2 * c.inputs[1] * c.output_last,
+    ..PURE
+};
+
+pub(crate) static TRANSPOSE: OpSpec = OpSpec {
+    name: |_| "transpose",
+    infer: |_, c| {
+        let mut d = c.dims(0)?;
+        let n = d.len();
+        if n < 2 {
+            return Err(format!("transpose needs rank >= 2, got {d:?}"));
+        }
+        d.swap(n - 2, n - 1);
+        Ok(Some(TensorType::new(c.ins[0].dtype, d)))
+    },
+    ..PURE
+};
+
 fn state_operand(op: &Op) -> SmallVec<[Operand; 2]> {
     match op {
         Op::StateRead { state } | Op::StateWrite { state } | Op::CacheAppend { state } => {
@@ -682,15 +773,12 @@ pub(crate) static CACHE_APPEND: OpSpec = OpSpec {
         c.dtype(0, DType::F32)?;
         c.position(1)?;
         let st = c.state(*state)?;
-        let x = c.dims(0)?;
-        let ok = st.rank() == 3
-            && x.len() == 2
-            && st.dims[0] == Dim::Const(x[0])
-            && st.dims[2] == Dim::Const(x[1]);
+        let (rows, dim) = c.token_rows("cache_append")?;
+        let ok = st.rank() == 3 && st.dims[0] == Dim::Const(rows) && st.dims[2] == Dim::Const(dim);
         if !ok {
             return Err(format!(
-                "cache_append of {x:?} into a state of shape {:?}",
-                st.dims
+                "cache_append of {:?} into a state of shape {:?}",
+                c.ins[0].dims, st.dims
             ));
         }
         Ok(None)
@@ -718,16 +806,21 @@ pub(crate) static ATTENTION: OpSpec = OpSpec {
         };
         c.dtype(0, DType::F32)?;
         c.position(1)?;
-        let q = c.dims(0)?;
+        let (nq, hd) = c.token_rows("attention")?;
         let (kt, vt) = (c.state(*k_cache)?, c.state(*v_cache)?);
-        if kt != vt || kt.rank() != 3 || q.len() != 2 {
-            return Err("attention needs q [nq, hd] and equal caches [nkv, ctx, hd]".into());
+        if kt != vt || kt.rank() != 3 {
+            return Err(
+                "attention needs q [nq, hd] or [T, nq, hd] and equal caches [nkv, ctx, hd]".into(),
+            );
         }
         let nkv = kt.dims[0]
             .as_const()
             .ok_or("cache heads must be constant")?;
-        if kt.dims[2] != Dim::Const(q[1]) || nkv == 0 || q[0] % nkv != 0 {
-            return Err(format!("q {q:?} does not fit caches {:?}", kt.dims));
+        if kt.dims[2] != Dim::Const(hd) || nkv == 0 || nq % nkv != 0 {
+            return Err(format!(
+                "q {:?} does not fit caches {:?}",
+                c.ins[0].dims, kt.dims
+            ));
         }
         positive("scale", *scale)?;
         c.same(0)

@@ -90,7 +90,7 @@ fn shape_errors_name_the_instruction() {
     let bad = g.push1(Op::MatVec, &[x, w]);
     let err = bad.unwrap_err().to_string();
     assert!(
-        err.starts_with("i8 (matvec): matvec needs w [out, in] and x [in]"),
+        err.starts_with("i8 (matvec): matvec needs w [out, in] and x [.., in]"),
         "{err}"
     );
 }
@@ -205,4 +205,110 @@ fn graphs_round_trip_through_json() {
     let json = serde_json::to_string(&g).unwrap();
     let back: Graph = serde_json::from_str(&json).unwrap();
     assert_eq!(back, g);
+}
+
+/// The token-chunk forms of the ops prefill uses: shapes over a leading token axis T, and
+/// the decode (one-token) forms unchanged.
+#[test]
+fn token_chunk_ops_infer_shapes_over_t_tokens() {
+    let mut g = Graph::new("chunk");
+    let ctx = g.add_symbol(SymbolKind::Ctx);
+    let pos = g.add_symbol(SymbolKind::Pos);
+    let f32w = WeightFormat::Float { dtype: DType::F32 };
+    let w = g.add_weight("w", f32w, &[6, 8]);
+    let experts = g.add_weight("experts", f32w, &[4, 6, 8]);
+    let cache_ty = TensorType::new(DType::F32, [Dim::Const(2), Dim::Sym(ctx), Dim::Const(4)]);
+    let kc = g.add_state("k", cache_ty.clone());
+    let vc = g.add_state("v", cache_ty);
+    let x = g.add_input(TensorType::f32([3u64, 8]), "x");
+    let idx = g.add_input(TensorType::new(DType::U32, [3u64, 1]), "idx");
+    let ty = |g: &Graph, v: ValueId| g.ty(v).const_dims().unwrap().to_vec();
+
+    let wf = g.push1(Op::Dequant { weight: w }, &[]).unwrap();
+    let y = g.push1(Op::MatVec, &[wf, x]).unwrap();
+    assert_eq!(ty(&g, y), [3, 6], "shared weight over T rows");
+    let ef = g.push1(Op::Dequant { weight: experts }, &[idx]).unwrap();
+    assert_eq!(ty(&g, ef), [3, 6, 8], "one expert per token");
+    let ye = g.push1(Op::MatVec, &[ef, x]).unwrap();
+    assert_eq!(ty(&g, ye), [3, 6], "per-token weights");
+
+    let p = g.push1(Op::Symbol { sym: pos }, &[]).unwrap();
+    let iota = g
+        .push(
+            Op::Const {
+                values: vec![0.0, 1.0, 2.0],
+            },
+            &[],
+            Some(TensorType::f32([3u64])),
+        )
+        .unwrap()[0];
+    let ps = g
+        .push1(Op::Binary { op: BinaryOp::Add }, &[iota, p])
+        .unwrap();
+    let q = g
+        .push1(
+            Op::Reshape {
+                dims: vec![3, 2, 4],
+            },
+            &[ye],
+        )
+        .unwrap_err();
+    assert!(q.to_string().contains("reshape"), "{q}");
+    let q = g
+        .push1(
+            Op::Slice {
+                axis: 1,
+                start: 0,
+                len: 4,
+            },
+            &[ye],
+        )
+        .unwrap();
+    let q = g.push1(Op::Concat { axis: 1 }, &[q, q]).unwrap();
+    let q = g
+        .push1(
+            Op::Reshape {
+                dims: vec![3, 2, 4],
+            },
+            &[q],
+        )
+        .unwrap();
+    let rope = Op::Rope {
+        rot_dims: 4,
+        theta: 10000.0,
+    };
+    let qr = g.push1(rope.clone(), &[q, ps]).unwrap();
+    assert_eq!(ty(&g, qr), [3, 2, 4], "one position per token");
+    let cols = g.push1(Op::Transpose, &[y]).unwrap();
+    assert_eq!(ty(&g, cols), [6, 3]);
+    let bad = g.push1(rope, &[cols, ps]).unwrap_err();
+    assert!(bad.to_string().contains("positions"), "{bad}");
+    g.push(Op::CacheAppend { state: kc }, &[qr, p], None)
+        .unwrap();
+    g.push(Op::CacheAppend { state: vc }, &[q, p], None)
+        .unwrap();
+    let att = g
+        .push1(
+            Op::Attention {
+                k_cache: kc,
+                v_cache: vc,
+                scale: 0.5,
+            },
+            &[qr, p],
+        )
+        .unwrap();
+    assert_eq!(ty(&g, att), [3, 2, 4]);
+
+    let cw = g.add_weight("conv", f32w, &[6, 1, 2]);
+    let cb = g.add_weight("bias", f32w, &[6]);
+    let cw = g.push1(Op::Dequant { weight: cw }, &[]).unwrap();
+    let cb = g.push1(Op::Dequant { weight: cb }, &[]).unwrap();
+    let conv = g.push1(Op::Conv { groups: 6 }, &[cols, cw, cb]).unwrap();
+    assert_eq!(ty(&g, conv), [6, 2], "W - K + 1 columns");
+    g.add_output("att", att);
+    g.add_output("conv", conv);
+    g.validate().unwrap();
+    let text = g.to_string();
+    assert!(text.contains("conv{groups=6}"), "{text}");
+    assert!(text.contains("transpose"), "{text}");
 }

@@ -382,9 +382,13 @@ fn numel(g: &Graph, v: ValueId) -> u64 {
 fn flops(g: &Graph, i: usize, o: &PlanOptions) -> u64 {
     let inst = &g.insts[i];
     let inputs: Vec<u64> = inst.inputs.iter().map(|&v| numel(g, v)).collect();
+    let last = |v: ValueId| g.ty(v).last().unwrap_or(1);
+    let input_last: Vec<u64> = inst.inputs.iter().map(|&v| last(v)).collect();
     (inst.op.spec().flops)(&zaya_ir::spec::Cost {
         inputs: &inputs,
+        input_last: &input_last,
         output: inst.outputs.first().map_or(0, |&v| numel(g, v)),
+        output_last: inst.outputs.first().map_or(1, |&v| last(v)),
         context_tokens: o.context_tokens,
     })
 }

@@ -1199,6 +1199,8 @@ impl Gen<'_, '_> {
             let k = i - self.start;
             let out = inst.outputs.first().copied();
             let code = match &inst.op {
+                // Prefill ops: not lowered (`plan::Lowering::new` refuses them first).
+                Op::Conv { .. } | Op::Transpose => return None,
                 Op::Const { values } => {
                     let v = out?;
                     if values.len() == 1 && !self.escapes(v) {

@@ -218,6 +218,26 @@ impl<'a> Lowering<'a> {
             }
             dims.push(v.ty.const_dims().map(|d| d.to_vec()).unwrap_or_default());
         }
+        // Prefill (token-chunk) forms of the ops are CPU-only for now: refuse them here
+        // rather than lower them as if they were one token.
+        for (i, inst) in g.insts.iter().enumerate() {
+            let rank = |k: usize| inst.inputs.get(k).map_or(0, |v| dims[v.index()].len());
+            let chunk = match inst.op {
+                Op::Conv { .. } | Op::Transpose => true,
+                Op::MatVec => rank(1) != 1,
+                Op::CacheAppend { .. } | Op::Attention { .. } => rank(0) != 2,
+                Op::Rope { .. } => dims[inst.inputs[1].index()] != [1],
+                Op::Dequant { .. } => rank(0) > 1,
+                _ => false,
+            };
+            if chunk {
+                return Err(unsupported(
+                    i,
+                    &inst.op,
+                    "token-chunk (prefill) ops run on the CPU only",
+                ));
+            }
+        }
         let matvec_only = zaya_ir::analysis::matvec_only_weights(g);
         let fused: Vec<bool> = g
             .insts
@@ -337,6 +357,9 @@ impl<'a> Lowering<'a> {
             .map(|(o, _)| self.dims[o.index()].clone())
             .unwrap_or_default();
         let dispatch = match op {
+            Op::Conv { .. } | Op::Transpose => {
+                return Err(unsupported(i, op, "prefill ops run on the CPU only"));
+            }
             Op::Const { values } => {
                 let n = out_dims.iter().product::<u64>() as usize;
                 let data = if values.len() == 1 {
