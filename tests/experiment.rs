@@ -2,9 +2,9 @@
 //! fuses something (fewer kernels than `all`), keeps the graph's results (the bench's gate
 //! passes it against the unfused graph) and is benchmarked beside `all`.
 
+mod common;
 #[path = "../examples/experiment.rs"]
 mod experiment;
-mod common;
 
 use std::sync::Arc;
 use zaya_graph::bench;
@@ -25,16 +25,18 @@ fn the_experiment_example_fuses_passes_the_gate_and_is_benchmarked() {
     let config = Bundle::open(&dir).unwrap().config.clone();
     let graph = build_decode_graph(&config, GraphOptions::default()).unwrap();
     let all = Strategy::parse("all").unwrap();
-    let mine = all
-        .clone()
-        .then(Arc::new(experiment::OProjIntoAttention));
+    let mine = all.clone().then(Arc::new(experiment::OProjIntoAttention));
     assert_eq!(mine.name, "all+o_proj_into_cca");
     assert_eq!(mine.pass_names().last(), Some(&"dce"));
     let f_all = bench::plan_figures(&graph, &all, PlanOptions::default()).unwrap();
     let f_mine = bench::plan_figures(&graph, &mine, PlanOptions::default()).unwrap();
     // One kernel fewer per attention layer.
     let layers = config.num_layers as u32 / 2;
-    assert_eq!(f_mine.kernels + layers, f_all.kernels, "{f_all:?} {f_mine:?}");
+    assert_eq!(
+        f_mine.kernels + layers,
+        f_all.kernels,
+        "{f_all:?} {f_mine:?}"
+    );
 }
 
 /// Composition: a built-in pass can be dropped or replaced by a user's, and a name that is

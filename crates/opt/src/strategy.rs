@@ -11,11 +11,7 @@ use zaya_ir::Graph;
 /// The dead-code pass every parsed strategy ends with.
 const DCE: &str = "dce";
 
-fn scopes(
-    name: &'static str,
-    describe: &'static str,
-    suffix: &'static str,
-) -> Arc<dyn Pass> {
+fn scopes(name: &'static str, describe: &'static str, suffix: &'static str) -> Arc<dyn Pass> {
     Arc::new(FuseScopes {
         name,
         describe,
