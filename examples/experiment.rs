@@ -2,13 +2,15 @@
 //! against `all` (no device needed), and a benchmark of `all` against `all` + the pass through
 //! the bench's correctness gate and interleaved timing, on whatever backend is present.
 //!
-//!     cargo run --release --example experiment -- [BUNDLE_DIR]
+//!     cargo run --release --example experiment -- [BUNDLE_DIR|-] [auto|cpu|wgpu]
 //!
-//! Without a bundle it benchmarks a 2-layer ZAYA1-8B-width random model. See
+//! Without a bundle (or with `-`) it benchmarks a 2-layer ZAYA1-8B-width random model, on the
+//! best device (`auto`) unless told otherwise. See
 //! docs/EXPERIMENTS.md for what a pass may do and what backends do with its groups.
 
 use std::sync::Arc;
 use zaya_graph::bench::{self, BenchOptions, PlanFigures, model::ModelSpec};
+use zaya_graph::engine::Backend;
 use zaya_graph::ir::Graph;
 use zaya_graph::model::graph::{GraphOptions, build_decode_graph};
 use zaya_graph::model::{Bundle, Config};
@@ -61,6 +63,7 @@ impl Pass for OProjIntoAttention {
 /// The plan figures of each strategy, then the benchmark; returns the bench's markdown table.
 pub fn experiment(
     model: Option<std::path::PathBuf>,
+    backend: Backend,
     tokens: usize,
     log: &mut dyn FnMut(&str),
 ) -> anyhow::Result<String> {
@@ -90,6 +93,7 @@ pub fn experiment(
             ..ModelSpec::default()
         },
         strategies: vec![Strategy::parse("none")?, all, mine],
+        backend,
         tokens,
         ..BenchOptions::default()
     };
@@ -103,8 +107,15 @@ pub fn experiment(
 
 #[allow(dead_code)] // the test includes this file for `experiment` alone
 fn main() -> anyhow::Result<()> {
-    let model = std::env::args_os().nth(1).map(Into::into);
-    let table = experiment(model, 16, &mut |line| eprintln!("{line}"))?;
+    let mut args = std::env::args().skip(1);
+    let model = args.next().filter(|m| m != "-").map(Into::into);
+    let backend = match args.next().as_deref() {
+        None | Some("auto") => Backend::Auto,
+        Some("cpu") => Backend::Cpu,
+        Some("wgpu") => Backend::Wgpu,
+        Some(other) => anyhow::bail!("backend `{other}`: auto, cpu or wgpu"),
+    };
+    let table = experiment(model, backend, 16, &mut |line| eprintln!("{line}"))?;
     print!("{table}");
     Ok(())
 }

@@ -8,6 +8,7 @@ mod experiment;
 
 use std::sync::Arc;
 use zaya_graph::bench;
+use zaya_graph::engine::Backend;
 use zaya_graph::model::Bundle;
 use zaya_graph::model::graph::{GraphOptions, build_decode_graph};
 use zaya_graph::opt::{PlanOptions, Strategy};
@@ -15,11 +16,29 @@ use zaya_graph::opt::{PlanOptions, Strategy};
 #[test]
 fn the_experiment_example_fuses_passes_the_gate_and_is_benchmarked() {
     let dir = common::tiny_a().join("bundle_affine");
-    let mut lines = vec![];
-    let table = experiment::experiment(Some(dir.clone()), 2, &mut |l| lines.push(l.to_string()))
-        .unwrap_or_else(|e| panic!("{e:#}\n{}", lines.join("\n")));
-    for name in ["| none", "| all ", "| all+o_proj_into_cca"] {
-        assert!(table.contains(name), "{name} missing from\n{table}");
+    let mut backends = vec![Backend::Cpu];
+    // On lavapipe in CI (a GPU test there must not skip).
+    if !zaya_graph::gpu::list_adapters().is_empty() {
+        backends.push(Backend::Wgpu);
+    } else {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI=true and no GPU adapter"
+        );
+    }
+    for backend in backends {
+        let mut lines = vec![];
+        let table = experiment::experiment(Some(dir.clone()), backend, 2, &mut |l| {
+            lines.push(l.to_string())
+        })
+        .unwrap_or_else(|e| panic!("{backend}: {e:#}\n{}", lines.join("\n")));
+        for name in ["| none", "| all ", "| all+o_proj_into_cca"] {
+            assert!(
+                table.contains(name),
+                "{backend}: {name} missing from\n{table}"
+            );
+        }
+        assert!(table.contains(&format!("bench: {backend}")), "{table}");
     }
 
     let config = Bundle::open(&dir).unwrap().config.clone();
