@@ -42,6 +42,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Mesa's Vulkan device-select layer only reorders adapters (we rank them ourselves), and
+    // without a Wayland session it prints "error: XDG_RUNTIME_DIR is invalid" on every probe,
+    // which `--backend auto` now does on each run. Off unless the user set it.
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: first statement of `main`, before any other thread exists.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Verify(args) => cmd::verify::run(args),

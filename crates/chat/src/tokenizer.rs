@@ -67,6 +67,11 @@ fn parse_tokenizer(bytes: &[u8], path: &Path) -> Result<tokenizers::Tokenizer, C
         path: path.to_path_buf(),
         message,
     };
+    // The tokenizers crate panics (and prints the panic) on some malformed JSON inside its
+    // decoder definitions; a syntax check first turns those into a plain error with the line.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        return Err(load_error(format!("not valid JSON: {e}")));
+    }
     match std::panic::catch_unwind(|| tokenizers::Tokenizer::from_bytes(bytes)) {
         Ok(parsed) => parsed.map_err(|e| load_error(e.to_string())),
         Err(_) => Err(load_error(

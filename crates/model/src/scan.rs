@@ -477,10 +477,13 @@ pub fn parse_index(file: &Path, text: &str) -> Result<BTreeMap<String, String>, 
 
 fn is_plain_file_name(shard: &str) -> bool {
     let mut parts = Path::new(shard).components();
-    matches!(
-        (parts.next(), parts.next()),
-        (Some(std::path::Component::Normal(_)), None)
-    )
+    // Components drop a trailing `/` or `/.` (`a/` is one component), so refuse any
+    // separator outright (the long fuzz run found `x/` accepted).
+    !shard.contains(['/', '\\'])
+        && matches!(
+            (parts.next(), parts.next()),
+            (Some(std::path::Component::Normal(_)), None)
+        )
 }
 
 /// A shard named by the index: a plain file name inside the bundle directory.
@@ -754,4 +757,24 @@ fn check_spans(
             format!("{} bytes after the last tensor's data", data_len - end),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_names_are_plain_file_names_only() {
+        for ok in ["model-00001-of-00002.safetensors", "a.b", "x..y"] {
+            assert!(is_plain_file_name(ok), "{ok}");
+        }
+        for bad in [
+            "", ".", "..", "x/", "x/.", "./x", "../x", "a/b", "/abs", "a\\b", "x//",
+        ] {
+            assert!(!is_plain_file_name(bad), "{bad}");
+        }
+        let index = r#"{"weight_map": {"t": "model.safetensors/"}}"#;
+        let err = parse_index(Path::new("index.json"), index).unwrap_err();
+        assert!(err.to_string().contains("not a plain file name"), "{err}");
+    }
 }
