@@ -246,6 +246,8 @@ fn check_capture(fixture: &str, format: &str) {
             CAPTURE_TOL
         };
         eprintln!("{key:40} max diff {worst:.3e}");
+        // Negated on purpose: a NaN difference fails.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         if got.len() != want.len() || !(worst <= tol) {
             failures.push(format!(
                 "{key}: max diff {worst:e} (len {} vs {})",

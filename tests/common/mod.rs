@@ -89,6 +89,8 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) -> f32 {
     let mut worst = (0.0f32, 0usize);
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let d = (g - w).abs();
+        // Negated on purpose: a NaN difference must count as the worst.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         if !(d <= worst.0) {
             worst = (d, i);
         }

@@ -136,7 +136,7 @@ pub fn to_hf(name: &str, num_layers: usize) -> Option<String> {
         });
     }
     if rest == "input_norm.weight" {
-        let norm = if n % 2 == 0 {
+        let norm = if n.is_multiple_of(2) {
             "input_layernorm"
         } else {
             "post_attention_layernorm"
@@ -144,7 +144,7 @@ pub fn to_hf(name: &str, num_layers: usize) -> Option<String> {
         return Some(format!("model.layers.{j}.{norm}.weight"));
     }
     let attention = rest.starts_with("self_attn.");
-    if attention != (n % 2 == 0) {
+    if attention != n.is_multiple_of(2) {
         return None;
     }
     LAYER_RENAMES

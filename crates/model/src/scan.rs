@@ -523,7 +523,10 @@ fn find_single_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
 
 /// Maps a file and parses its header with the safetensors crate; when the crate refuses
 /// it, [`diagnose`] re-reads the header to name the file and the offending tensor.
-fn read_header(path: &Path) -> Result<(Mmap, usize, Vec<(String, RawTensor)>), ModelError> {
+/// A mapped shard, its header length and its tensors.
+type MappedHeader = (Mmap, usize, Vec<(String, RawTensor)>);
+
+fn read_header(path: &Path) -> Result<MappedHeader, ModelError> {
     let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
     let len = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
     if len < 8 {

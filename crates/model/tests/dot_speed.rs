@@ -27,7 +27,7 @@ fn dot_row_throughput() {
     for format in formats {
         let (p, s, b) = zaya_model::quant::row_layout(format, cols);
         let packed: Vec<u8> = (0..rows * p)
-            .map(|i| (i * 2654435761usize >> 7) as u8)
+            .map(|i| ((i * 2654435761usize) >> 7) as u8)
             .collect();
         let scales = vec![0x20u8; rows * s];
         let biases = vec![0x20u8; rows * b];

@@ -520,7 +520,7 @@ impl Unit {
                     DType::BF16 => ("bf16", 2),
                     _ => return None,
                 };
-                if cols % (4 * per_word) == 0 {
+                if cols.is_multiple_of(4 * per_word) {
                     Unit {
                         kind,
                         uw: 4,
@@ -536,7 +536,7 @@ impl Unit {
             }
         };
         (unit.ue > 0
-            && cols % unit.ue == 0
+            && cols.is_multiple_of(unit.ue)
             && (unit.ue % 8 == 0 || !unit.kind.starts_with("affine")))
         .then_some(unit)
     }
@@ -795,7 +795,7 @@ impl Gen<'_, '_> {
         };
         let cap = Capability {
             vec4: units.iter().flatten().all(|u| u.uw % 4 == 0),
-            stage_words: if cols % 4 == 0 { cols } else { 0 },
+            stage_words: if cols.is_multiple_of(4) { cols } else { 0 },
             max_class_matvecs: classes.iter().map(|c| c.matvecs.len() as u64).max()?,
             one_pass_argmax: argmax.is_some() && total <= ONE_PASS_ARGMAX && windows.is_none(),
         };
@@ -865,7 +865,11 @@ impl Gen<'_, '_> {
                     scale,
                     bias,
                     uw: unit.uw,
-                    ue4: if unit.ue % 4 == 0 { unit.ue / 4 } else { 0 },
+                    ue4: if unit.ue.is_multiple_of(4) {
+                        unit.ue / 4
+                    } else {
+                        0
+                    },
                     vec: variant.vec,
                     base: base.clone(),
                     units: cols / unit.ue,

@@ -16,14 +16,16 @@ use zaya_ir::{Graph, WeightFormat};
 /// One weight window's buffers: packed, scales, biases (absent parts are `None`).
 pub(crate) type WindowBuffers = [Option<wgpu::Buffer>; 3];
 
+/// A shared upload's key: weight source, stored format tag and row windows.
+type UploadKey = (String, String, Vec<Window>);
+
 /// Weight buffers uploaded once and bound by every program built with them from one bundle on
 /// one device, so programs of several strategies (`bench`) hold one copy of the weights, not
 /// one each. Tied to that bundle and device: another one is refused, never silently mixed.
 pub struct SharedWeights {
     bundle: std::sync::Weak<zaya_model::Bundle>,
     ctx: std::sync::Weak<GpuContext>,
-    /// By weight source, stored format and row windows.
-    uploads: std::sync::Mutex<HashMap<(String, String, Vec<Window>), Vec<WindowBuffers>>>,
+    uploads: std::sync::Mutex<HashMap<UploadKey, Vec<WindowBuffers>>>,
 }
 
 impl SharedWeights {

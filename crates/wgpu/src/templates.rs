@@ -26,10 +26,11 @@ fn environment() -> Result<&'static Environment<'static>, String> {
             .build()
             .map_err(|e| chain(&e))?;
         env.set_syntax(syntax);
-        for (name, source) in [(
-            FUSED_MATVEC,
-            include_str!("../../../shaders/fused_matvec.wgsl.j2"),
-        )] {
+        {
+            let (name, source) = (
+                FUSED_MATVEC,
+                include_str!("../../../shaders/fused_matvec.wgsl.j2"),
+            );
             env.add_template(name, source)
                 .map_err(|e| format!("shaders/{name}: {}", chain(&e)))?;
         }

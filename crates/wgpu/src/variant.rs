@@ -206,7 +206,7 @@ impl MatVecVariant {
             && self.wg <= target.max_threads
             && (1..=8).contains(&self.rows_per_pass)
             && self.rows_per_wg >= 1
-            && self.rows_per_wg % teams_rows == 0
+            && self.rows_per_wg.is_multiple_of(teams_rows)
             && (self.subgroups || (pow2(self.tpr) && self.tpr <= self.wg))
             && (!self.subgroups || target.subgroups)
             && matches!(self.vec, 1 | 4)

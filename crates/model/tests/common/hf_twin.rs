@@ -126,7 +126,7 @@ fn hf_name(orig: &str, layers: usize) -> String {
         };
     }
     let hf_rest = match rest {
-        "input_norm.weight" if n % 2 == 0 => "input_layernorm.weight".to_string(),
+        "input_norm.weight" if n.is_multiple_of(2) => "input_layernorm.weight".to_string(),
         "input_norm.weight" => "post_attention_layernorm.weight".to_string(),
         "self_attn.qkv.temp" => "self_attn.qk_norm.temp".to_string(),
         r if r.starts_with("self_attn.qkv.") => {
