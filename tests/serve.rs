@@ -1000,6 +1000,27 @@ fn the_binary_serves_and_drains_on_ctrl_c() {
     assert!(TcpStream::connect(addr).is_err(), "still listening");
 }
 
+/// SIGTERM (service managers, `docker stop`) stops the server as cleanly as Ctrl-C.
+#[cfg(unix)]
+#[test]
+fn the_binary_drains_on_sigterm() {
+    let dir = fixture_bundle();
+    let model = dir.path().to_str().unwrap();
+    let (mut child, addr, stderr) = spawn_binary(&["--model", model, "--greedy"]);
+    assert_eq!(health(addr)["started"], 0);
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    let stderr = stderr.join().unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("serve: SIGTERM: finishing"), "{stderr}");
+    assert!(stderr.contains("serve: stopped"), "{stderr}");
+    assert!(TcpStream::connect(addr).is_err(), "still listening");
+}
+
 #[test]
 fn the_binary_rejects_bad_flags() {
     let out = zaya_bin().args(["serve", "--queue", "0"]).output().unwrap();

@@ -2,7 +2,7 @@
 //! loaded with `run`'s flags; sampling flags become the defaults of every request.
 //!
 //! stderr carries the load report, the address (`listening on http://HOST:PORT`, which the
-//! tests read to find a `--port 0` server) and one line per request. Ctrl-C stops accepting,
+//! tests read to find a `--port 0` server) and one line per request. Ctrl-C or SIGTERM stops accepting,
 //! lets accepted requests finish, then exits 0.
 
 use std::process::ExitCode;
@@ -109,15 +109,45 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
         service
             .serve(listener, async {
-                // Without a signal handler the process could not be stopped cleanly; report it.
-                if let Err(e) = tokio::signal::ctrl_c().await {
-                    eprintln!("serve: cannot wait for Ctrl-C ({e}); serving until killed");
-                    std::future::pending::<()>().await;
-                }
-                eprintln!("serve: Ctrl-C: finishing accepted requests, then exiting");
+                let signal = shutdown_signal().await;
+                eprintln!("serve: {signal}: finishing accepted requests, then exiting");
             })
             .await
     })?;
     eprintln!("serve: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for Ctrl-C (SIGINT) or, on Unix, SIGTERM (what service managers and `docker stop`
+/// send) and names it. A signal that cannot be waited for is reported and never fires.
+async fn shutdown_signal() -> &'static str {
+    let ctrl_c = async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "Ctrl-C",
+            Err(e) => {
+                eprintln!("serve: cannot wait for Ctrl-C ({e})");
+                std::future::pending().await
+            }
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+                "SIGTERM"
+            }
+            Err(e) => {
+                eprintln!("serve: cannot wait for SIGTERM ({e})");
+                std::future::pending().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<&'static str>();
+    tokio::select! {
+        name = ctrl_c => name,
+        name = terminate => name,
+    }
 }
