@@ -1,19 +1,20 @@
 //! `zaya-graph tune`: per-device choice of the fused matvec variants.
 //!
 //! Every distinct fused matvec of a strategy's decode plan (the first instance of each shape,
-//! cut out of the real graph with [`crate::bench::kernels::extract_kernel`]) is timed on the
+//! cut out of the real graph with [`kernels::extract_kernel`]) is timed on the
 //! adapter in each variant the template offers there (`zaya_wgpu::tune::tune_kernel`); a
 //! variant whose output differs from the CPU interpreter's is refused. The winners go to the
 //! adapter's cache file, which every later [`zaya_wgpu::GpuProgram`] on that adapter loads.
 
+use crate::bench::kernels;
 use anyhow::Context;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-use zaya_ir::exec::{Executor, Input};
-use zaya_ir::{DType, Graph, Op};
+use zaya_ir::exec::Executor;
+use zaya_ir::{Graph, Op};
 use zaya_model::Bundle;
 use zaya_model::graph::{GraphOptions, build_decode_graph_with};
 use zaya_opt::{Plan, PlanOptions, Strategy};
@@ -80,21 +81,6 @@ fn signature(g: &Graph, start: usize, end: usize) -> String {
     key
 }
 
-/// Deterministic inputs of a kernel graph (u32 indices 0, so an expert index is in range).
-fn inputs_of(g: &Graph) -> anyhow::Result<Vec<OwnedInput>> {
-    g.inputs
-        .iter()
-        .map(|&v| {
-            let ty = g.ty(v);
-            let n = ty.numel().context("a kernel input has no static shape")? as usize;
-            Ok(match ty.dtype {
-                DType::U32 => OwnedInput::U32(vec![0; n]),
-                _ => OwnedInput::F32((0..n).map(|i| ((i as f32) * 0.618).sin()).collect()),
-            })
-        })
-        .collect()
-}
-
 /// The CPU interpreter's outputs of a kernel graph: what every variant must reproduce.
 fn reference(
     bundle: &Arc<Bundle>,
@@ -105,13 +91,7 @@ fn reference(
         .context("the CPU interpreter cannot run the kernel")?;
     let mut session = Arc::clone(&program).session(4)?;
     let names: Vec<&str> = graph.outputs.iter().map(|(n, _)| n.as_str()).collect();
-    let feed: Vec<Input<'_>> = inputs
-        .iter()
-        .map(|i| match i {
-            OwnedInput::U32(v) => Input::U32(v),
-            OwnedInput::F32(v) => Input::F32(v),
-        })
-        .collect();
+    let feed = kernels::feed(inputs);
     let out = session.step(&feed, &names)?;
     Ok(names.iter().map(|n| n.to_string()).zip(out).collect())
 }
@@ -149,7 +129,7 @@ pub fn tune(
                 crate::bench::kernel_name(&g, start, end),
                 strategy.name
             );
-            let graph = crate::bench::kernels::extract_kernel(&g, start, end, &pk.label)?;
+            let graph = kernels::extract_kernel(&g, start, end, &pk.label)?;
             cases.push((kernel, graph));
         }
     }
@@ -168,7 +148,7 @@ pub fn tune(
             max_seconds: left / (total - n) as f64,
             ..Budget::default()
         };
-        let inputs = inputs_of(&graph)?;
+        let inputs = kernels::inputs_of(&graph)?;
         let reference = reference(bundle, &graph, &inputs)
             .with_context(|| format!("reference outputs of {kernel}"))?;
         let weights = zaya_wgpu::bind_bundle(bundle, &graph)?;

@@ -21,6 +21,7 @@ use zaya_ir::{DType, Graph, Op, ValueId, WeightId};
 use zaya_model::Bundle;
 use zaya_model::graph::{GraphOptions, build_decode_graph_with};
 use zaya_opt::{Plan, PlanOptions, Strategy};
+use zaya_wgpu::tune::OwnedInput;
 
 /// One kernel to benchmark: which strategy makes it and how to recognise it in the plan.
 pub struct KernelCase {
@@ -305,24 +306,29 @@ pub fn run_kernels(
     Ok(results)
 }
 
-/// One graph input's data: its dtype and the values of that dtype (the other vector is empty).
-type InputData = (DType, Vec<f32>, Vec<u32>);
-
-/// Deterministic small inputs (f32 in [-1, 1); u32 indices 0, always in range).
-fn inputs_of(g: &Graph) -> anyhow::Result<Vec<InputData>> {
+/// Deterministic small inputs of a kernel graph (f32 in [-1, 1); u32 indices 0, so an
+/// expert index is always in range). Shared with `tune`, which times the same kernels.
+pub fn inputs_of(g: &Graph) -> anyhow::Result<Vec<OwnedInput>> {
     g.inputs
         .iter()
         .map(|&v| {
             let ty = g.ty(v);
             let n = ty.numel().context("a kernel input has no static shape")? as usize;
             Ok(match ty.dtype {
-                DType::U32 => (DType::U32, vec![], vec![0; n]),
-                _ => (
-                    DType::F32,
-                    (0..n).map(|i| ((i as f32) * 0.618).sin()).collect(),
-                    vec![],
-                ),
+                DType::U32 => OwnedInput::U32(vec![0; n]),
+                _ => OwnedInput::F32((0..n).map(|i| ((i as f32) * 0.618).sin()).collect()),
             })
+        })
+        .collect()
+}
+
+/// The borrowed form a session steps with.
+pub fn feed(inputs: &[OwnedInput]) -> Vec<Input<'_>> {
+    inputs
+        .iter()
+        .map(|i| match i {
+            OwnedInput::U32(v) => Input::U32(v),
+            OwnedInput::F32(v) => Input::F32(v),
         })
         .collect()
 }
@@ -341,13 +347,7 @@ fn time_kernel(
     let mut samples = Vec::with_capacity(iterations);
     let executor = device.bind(bundle, graph)?;
     let mut session = Arc::clone(&executor).session(runs + 1)?;
-    let feed: Vec<Input<'_>> = inputs
-        .iter()
-        .map(|(d, f, u)| match d {
-            DType::U32 => Input::U32(u),
-            _ => Input::F32(f),
-        })
-        .collect();
+    let feed = feed(&inputs);
     for run in 0..runs {
         let t = Instant::now();
         session.step(&feed, &[])?;
