@@ -12,9 +12,11 @@ use zaya_graph::bench::{self, BenchOptions, model::ModelSpec};
 use zaya_graph::engine::Backend;
 use zaya_model::SkipMode;
 
+/// Which model a measurement runs (`bench`, `tune`): a bundle as is, or random weights in the
+/// real packed formats for a (shrunk) config.
 #[derive(clap::Args)]
-pub struct BenchArgs {
-    /// A bundle directory to benchmark as is.
+pub struct ModelSpecArgs {
+    /// A bundle directory to measure as is.
     #[arg(long, conflicts_with = "config")]
     pub model: Option<PathBuf>,
     /// A config.json to generate a random-weight bundle for (default: the embedded ZAYA1-8B
@@ -28,6 +30,24 @@ pub struct BenchArgs {
     /// 537 MB: fine on a GPU, slow on a CPU or lavapipe).
     #[arg(long, value_name = "N")]
     pub vocab: Option<usize>,
+}
+
+impl ModelSpecArgs {
+    pub fn spec(&self, seed: u64) -> ModelSpec {
+        ModelSpec {
+            model: self.model.clone(),
+            config: self.config.clone(),
+            layers: self.layers,
+            vocab: self.vocab,
+            seed,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub source: ModelSpecArgs,
     /// Comma-separated strategies to compare (`none` is the reference).
     #[arg(
         long,
@@ -91,13 +111,7 @@ pub struct BenchArgs {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let options = BenchOptions {
-        model: ModelSpec {
-            model: args.model,
-            config: args.config,
-            layers: args.layers,
-            vocab: args.vocab,
-            seed: args.seed,
-        },
+        model: args.source.spec(args.seed),
         strategies: bench::parse_strategies(&args.strategies)?,
         backend: args.backend,
         adapter: args.adapter,

@@ -2,28 +2,20 @@
 //! adapter and store the fastest correct ones in that adapter's cache file, which every later
 //! run on the adapter loads (`ZAYA_TUNE=off` ignores it). The work is in `zaya_graph::tune`.
 
+use super::bench::ModelSpecArgs;
 use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use zaya_graph::bench::model::{ModelSpec, PreparedModel};
+use zaya_graph::bench::model::PreparedModel;
 use zaya_graph::tune::{self, TuneOptions};
 
 #[derive(clap::Args)]
 pub struct TuneArgs {
-    /// A bundle directory to tune for (its formats and shapes).
-    #[arg(long, conflicts_with = "config")]
-    pub model: Option<PathBuf>,
-    /// A config.json to generate a random-weight model for (default: the embedded ZAYA1-8B
-    /// config; every layer pair has the same shapes, so two layers are tuned by default).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Layers of the generated model (even).
-    #[arg(long, value_name = "N")]
-    pub layers: Option<usize>,
-    /// Shrink the generated model's vocabulary (the head's shape changes with it).
-    #[arg(long, value_name = "N")]
-    pub vocab: Option<usize>,
+    // The model whose shapes are tuned (without one, two layers of the embedded ZAYA1-8B
+    // config: every layer pair has the same shapes).
+    #[command(flatten)]
+    pub source: ModelSpecArgs,
     /// Comma-separated strategies whose fused matvecs are tuned.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     pub strategies: Vec<String>,
@@ -43,17 +35,11 @@ pub fn run(args: TuneArgs) -> anyhow::Result<ExitCode> {
     if !(args.seconds.is_finite() && args.seconds > 0.0) {
         anyhow::bail!("--seconds {}: must be a positive number", args.seconds);
     }
-    let layers = match (&args.model, args.layers) {
-        (None, None) => Some(2),
-        (_, l) => l,
-    };
-    let model = PreparedModel::prepare(&ModelSpec {
-        model: args.model.clone(),
-        config: args.config.clone(),
-        layers,
-        vocab: args.vocab,
-        seed: 0,
-    })?;
+    let mut spec = args.source.spec(0);
+    if spec.model.is_none() && spec.layers.is_none() {
+        spec.layers = Some(2);
+    }
+    let model = PreparedModel::prepare(&spec)?;
     let ctx = Arc::new(zaya_wgpu::GpuContext::new(&zaya_wgpu::AdapterChoice {
         name: args.adapter.clone(),
     })?);
