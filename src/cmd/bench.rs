@@ -42,8 +42,9 @@ pub struct BenchArgs {
         default_value = "none,dequant,dequant+epilogue,cca,all"
     )]
     pub strategies: Vec<String>,
-    #[arg(long, value_enum, default_value_t = BackendArg::Wgpu)]
-    pub backend: BackendArg,
+    /// Default: wgpu; cpu with --peer-tokens (the peer-bench kit compares CPU engines).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendArg>,
     /// Timed decode tokens per strategy.
     #[arg(long, default_value_t = 16)]
     pub tokens: usize,
@@ -86,12 +87,37 @@ pub struct BenchArgs {
     pub copy_mib: u64,
     #[arg(long, default_value_t = SkipMode::Zero)]
     pub mod_skip: SkipMode,
+    /// Run as an external engine of the peer-bench kit instead (`shared/peer-bench`): read this
+    /// token file, time load, prefills and decode steps of --model, write --peer-result.
+    #[arg(long, value_name = "FILE", requires_all = ["model", "peer_result"])]
+    pub peer_tokens: Option<PathBuf>,
+    /// The peer-bench result JSON to write (with --peer-tokens).
+    #[arg(long, value_name = "FILE", requires = "peer_tokens")]
+    pub peer_result: Option<PathBuf>,
     /// Test hook: corrupt this strategy's logits (the correctness check must refuse it).
     #[arg(long, hide = true)]
     pub inject_fault: Option<String>,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if let (Some(tokens), Some(result), Some(model)) =
+        (&args.peer_tokens, &args.peer_result, &args.model)
+    {
+        let backend = match args.backend.unwrap_or(BackendArg::Cpu) {
+            BackendArg::Cpu => zaya_graph::engine::BackendKind::Cpu,
+            BackendArg::Wgpu => zaya_graph::engine::BackendKind::Wgpu,
+        };
+        let options = bench::peer::PeerOptions {
+            model: model.clone(),
+            tokens: tokens.clone(),
+            result: result.clone(),
+            backend,
+            adapter: args.adapter,
+            skip: args.mod_skip,
+        };
+        bench::peer::run(&options, &mut |line| eprintln!("{line}"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let options = BenchOptions {
         model: ModelSpec {
             model: args.model,
@@ -101,7 +127,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             seed: args.seed,
         },
         strategies: args.strategies,
-        backend: match args.backend {
+        backend: match args.backend.unwrap_or(BackendArg::Wgpu) {
             BackendArg::Wgpu => BenchBackend::Wgpu,
             BackendArg::Cpu => BenchBackend::Cpu,
         },

@@ -11,7 +11,7 @@ mod program;
 mod weights;
 
 pub use program::{CpuError, Input, LOGITS, Program, Session};
-pub use weights::{DenseWeight, WeightRows};
+pub use weights::{DenseWeight, WeightRows, chunk_rows, matvec_threads};
 
 mod bind;
 pub use bind::bind_bundle;

@@ -2,7 +2,6 @@
 
 use crate::kernels;
 use crate::weights::WeightRows;
-use rayon::prelude::*;
 use std::sync::Arc;
 use thiserror::Error;
 use zaya_ir::{DType, Dim, Graph, GraphError, Op, ValueId};
@@ -471,22 +470,7 @@ impl<'w> Session<'w> {
             Op::MatVec => {
                 let x = self.f32_in(ins[1]);
                 match &self.bufs[ins[0].index()] {
-                    Buf::Packed(view) => {
-                        let w = &program.weights[view.weight];
-                        let row0 = view.row0;
-                        let big = o.len() * x.len() >= 1 << 15;
-                        if big {
-                            o.par_chunks_mut(64).enumerate().for_each(|(c, chunk)| {
-                                for (r, y) in chunk.iter_mut().enumerate() {
-                                    *y = w.dot_row(row0 + c * 64 + r, x);
-                                }
-                            });
-                        } else {
-                            o.iter_mut()
-                                .enumerate()
-                                .for_each(|(r, y)| *y = w.dot_row(row0 + r, x));
-                        }
-                    }
+                    Buf::Packed(view) => program.weights[view.weight].matvec(view.row0, x, o),
                     Buf::F32(w) => {
                         let cols = x.len();
                         o.iter_mut()
