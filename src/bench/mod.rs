@@ -19,6 +19,7 @@ pub mod check;
 pub mod kernels;
 pub mod memcpy;
 pub mod model;
+pub mod peer;
 pub mod report;
 pub mod runner;
 pub mod stats;

@@ -104,12 +104,34 @@ pub struct BenchArgs {
     pub copy_mib: u64,
     #[arg(long, default_value_t = SkipMode::Zero)]
     pub mod_skip: SkipMode,
+    /// Run as an external engine of the peer-bench kit instead (`shared/peer-bench`): read this
+    /// token file, time load, prefills and decode steps of --model, write --peer-result.
+    #[arg(long, value_name = "FILE", requires_all = ["model", "peer_result"])]
+    pub peer_tokens: Option<PathBuf>,
+    /// The peer-bench result JSON to write (with --peer-tokens).
+    #[arg(long, value_name = "FILE", requires = "peer_tokens")]
+    pub peer_result: Option<PathBuf>,
     /// Test hook: corrupt this strategy's logits (the correctness check must refuse it).
     #[arg(long, hide = true)]
     pub inject_fault: Option<String>,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if let (Some(tokens), Some(result), Some(model)) =
+        (&args.peer_tokens, &args.peer_result, &args.source.model)
+    {
+        let options = bench::peer::PeerOptions {
+            model: model.clone(),
+            tokens: tokens.clone(),
+            result: result.clone(),
+            backend: args.backend,
+            adapter: args.adapter,
+            skip: args.mod_skip,
+            chunk: args.chunk,
+        };
+        bench::peer::run(&options, &mut |line| eprintln!("{line}"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let options = BenchOptions {
         model: args.source.spec(args.seed),
         strategies: bench::parse_strategies(&args.strategies)?,

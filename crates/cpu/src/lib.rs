@@ -13,7 +13,7 @@ mod program;
 mod weights;
 
 pub use program::{BoundWeight, CpuError, Input, LOGITS, Program, Session, TARGET};
-pub use weights::{DenseWeight, WeightRows};
+pub use weights::{DenseWeight, WeightRows, chunk_rows, matvec_threads};
 
 mod bind;
 pub use bind::{bind_bundle, bind_module, bind_shared, bind_weights_shared};

@@ -686,20 +686,7 @@ impl<'w> Session<'w> {
                         kernels::matmul_per_token(w.as_ref(), &slices, rows, x, cols, o)
                     }
                     Buf::Packed(view) if tokens == 1 => {
-                        let w = &program.weights[view.weight];
-                        let row0 = view.row0;
-                        let big = o.len() * x.len() >= 1 << 15;
-                        if big {
-                            o.par_chunks_mut(64).enumerate().for_each(|(c, chunk)| {
-                                for (r, y) in chunk.iter_mut().enumerate() {
-                                    *y = w.dot_row(row0 + c * 64 + r, x);
-                                }
-                            });
-                        } else {
-                            o.iter_mut()
-                                .enumerate()
-                                .for_each(|(r, y)| *y = w.dot_row(row0 + r, x));
-                        }
+                        program.weights[view.weight].matvec(view.row0, x, o)
                     }
                     Buf::Packed(view) => {
                         let w = &program.weights[view.weight];

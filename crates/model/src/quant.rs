@@ -13,10 +13,16 @@
 //!   reject it there; NaN then shows up in any reference comparison).
 //! - Float: f16, bf16 or f32 widened to f32.
 //!
-//! The `dot_*` functions are the CPU interpreter's inner loop: they decode 8 elements at a
-//! time into 8 independent accumulators (vectorizable, no allocation) and compute exactly
-//! the dequantized values, so they differ from `dot(dequant_row)` only in summation order.
+//! `dot_row` decodes 8 elements at a time into 8 independent accumulators and computes exactly
+//! the dequantized values, so it differs from `dot(dequant_row)` only in summation order. It
+//! is the plain path: the interpreter's matvec runs [`simd::dot_rows`] (vectorized, several
+//! rows per pass, chosen by CPU features at run time), which is tested against it.
 use zaya_ir::{DType, WeightFormat};
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+pub mod simd;
+pub use simd::dot_rows;
 
 /// E2M1 magnitudes indexed by code bits 0-2.
 pub const E2M1_MAGNITUDES: [f32; 8] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0];
