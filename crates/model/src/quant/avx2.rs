@@ -151,6 +151,15 @@ fn widen<const SIGNED: bool>(v: __m128i) -> (__m256, __m256) {
     }
 }
 
+/// The 8-bit codes `bytes[at .. at + 8]` as f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn codes8(bytes: &[u8], at: usize) -> __m256 {
+    let b = &bytes[at..at + 8];
+    // SAFETY: `b` holds 8 bytes; unaligned loads are allowed.
+    unsafe { _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(b.as_ptr().cast()))) }
+}
+
 /// 16 bytes of two 4-bit codes each, as the 32 codes in element order (element `2m` is the
 /// low nibble of byte `m`): the low nibbles, the high ones, interleaved back by an unpack.
 /// With `lut`, each code is replaced by `lut[code]` (a byte table) first.
@@ -206,12 +215,18 @@ fn affine<const R: usize, const BITS: usize, const DT: u8>(
                 );
                 for r in 0..R {
                     let (a, b) = if BITS == 4 {
-                        nibbles(load16(packed[r], i / 2), None)
+                        let (a, b) = nibbles(load16(packed[r], i / 2), None);
+                        (widen::<false>(a), widen::<false>(b))
                     } else {
-                        (load16(packed[r], i), load16(packed[r], i + 16))
+                        // Widened straight from memory: no shuffle to reach the high half.
+                        let w = packed[r];
+                        (
+                            (codes8(w, i), codes8(w, i + 8)),
+                            (codes8(w, i + 16), codes8(w, i + 24)),
+                        )
                     };
-                    even[r] = fma2(even[r], widen::<false>(a), &xs, 0);
-                    odd[r] = fma2(odd[r], widen::<false>(b), &xs, 2);
+                    even[r] = fma2(even[r], a, &xs, 0);
+                    odd[r] = fma2(odd[r], b, &xs, 2);
                 }
             }
             for r in 0..R {

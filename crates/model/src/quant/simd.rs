@@ -35,10 +35,35 @@ pub enum Level {
 }
 
 impl Level {
-    /// The best level this CPU runs, detected once.
+    /// The level the interpreter uses on this CPU, chosen once: AVX2 where x86-64 has it, else
+    /// the scalar decoder (on the SSE2 baseline the lane arrays measured slower than scalar;
+    /// `tests/dot_speed.rs` prints every level); the lane arrays on other targets (NEON on
+    /// aarch64; not yet measured on a Mac). `ZAYA_CPU_KERNELS=scalar|portable|avx2+fma`
+    /// overrides it among the available levels (to measure; results differ only in rounding).
     pub fn detected() -> Level {
-        let all = Level::available();
-        all[all.len() - 1]
+        static CHOSEN: OnceLock<Level> = OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let all = Level::available();
+            let preferred = match all[all.len() - 1] {
+                Level::Portable if cfg!(target_arch = "x86_64") => Level::Scalar,
+                best => best,
+            };
+            match std::env::var("ZAYA_CPU_KERNELS") {
+                Ok(name) => match all.iter().find(|l| l.name() == name) {
+                    Some(&level) => level,
+                    None => {
+                        let names: Vec<_> = all.iter().map(|l| l.name()).collect();
+                        eprintln!(
+                            "warning: ZAYA_CPU_KERNELS={name} is not one of this CPU's levels \
+                             ({}); using {preferred}",
+                            names.join(", ")
+                        );
+                        preferred
+                    }
+                },
+                Err(_) => preferred,
+            }
+        })
     }
 
     /// Every level this CPU can run, slowest first (tests and benchmarks compare them).
