@@ -43,6 +43,17 @@ impl WeightRows for SharedWeight {
     fn dot_row(&self, row: usize, x: &[f32]) -> f32 {
         self.borrow_dependent().dot_row(row, x)
     }
+    // The rest forwarded too: the defaults would fall back to the scalar decoder and split
+    // matvecs by f32 row sizes.
+    fn row_bytes(&self) -> usize {
+        self.borrow_dependent().row_bytes()
+    }
+    fn dot_rows(&self, row0: usize, x: &[f32], out: &mut [f32]) {
+        self.borrow_dependent().dot_rows(row0, x, out)
+    }
+    fn matvec(&self, row0: usize, x: &[f32], out: &mut [f32]) {
+        self.borrow_dependent().matvec(row0, x, out)
+    }
 }
 
 /// [`bind_bundle`] for a shared bundle: the weights hold a share of it, so the result has no
