@@ -9,6 +9,7 @@ pub use zaya_opt as opt;
 pub use zaya_wgpu as gpu;
 
 pub mod bench;
+pub mod cost_model;
 pub mod demo;
 pub mod engine;
 pub mod serve;
