@@ -7,7 +7,8 @@
 //!   back in element order with a byte unpack, so `x` is read as stored (no deinterleave);
 //! - MXFP4: the nibbles index a 16-entry byte table of twice the E2M1 values (`pshufb`), the
 //!   group scale is halved (exact);
-//! - affine groups use `Σ (s·q + b)·x = s·Σ q·x + b·Σ x`, with `Σ x` shared by the row tile;
+//! - affine groups use `Σ (s·q + b)·x = s·Σ q·x + b·Σ x`, with `Σ x` shared by the row tile,
+//!   scales and biases widened 8 groups at a time;
 //! - a tile of [`TILE`] rows shares every load of `x`.
 //!
 //! Results differ from the scalar decoder only by f32 rounding in another summation order
@@ -186,6 +187,8 @@ fn fma2(acc: __m256, (a, b): (__m256, __m256), x: &[__m256; 4], k: usize) -> __m
 }
 
 /// MLX affine rows of `BITS` (4 or 8) with `DT` scales and biases, groups of `group`.
+/// Groups go in runs of 8: the run's scales and biases are widened 8 at a time (F16C), and
+/// the biases meet the run's 8 sums of `x` in one multiply-add per row.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn affine<const R: usize, const BITS: usize, const DT: u8>(
@@ -197,47 +200,82 @@ fn affine<const R: usize, const BITS: usize, const DT: u8>(
 ) -> [f32; R] {
     unsafe {
         let mut acc = [_mm256_setzero_ps(); R];
-        for g in 0..x.len() / group {
-            let mut even = [_mm256_setzero_ps(); R];
-            let mut odd = [_mm256_setzero_ps(); R];
-            let mut xsum = _mm256_setzero_ps();
-            for c in 0..group / 32 {
-                let i = g * group + c * 32;
-                let xs = [
-                    load8(x, i),
-                    load8(x, i + 8),
-                    load8(x, i + 16),
-                    load8(x, i + 24),
-                ];
-                xsum = _mm256_add_ps(
-                    xsum,
-                    _mm256_add_ps(_mm256_add_ps(xs[0], xs[1]), _mm256_add_ps(xs[2], xs[3])),
-                );
+        let mut bias_acc = [_mm256_setzero_ps(); R];
+        let groups = x.len() / group;
+        for g0 in (0..groups).step_by(8) {
+            let run = (groups - g0).min(8);
+            let s8: [[f32; 8]; R] = std::array::from_fn(|r| widen8::<DT>(scales[r], g0, run));
+            let b8: [[f32; 8]; R] = std::array::from_fn(|r| widen8::<DT>(biases[r], g0, run));
+            let mut xsums = [0.0f32; 8];
+            for (k, xs_k) in xsums.iter_mut().enumerate().take(run) {
+                let g = g0 + k;
+                let mut even = [_mm256_setzero_ps(); R];
+                let mut odd = [_mm256_setzero_ps(); R];
+                let mut xsum = _mm256_setzero_ps();
+                for c in 0..group / 32 {
+                    let i = g * group + c * 32;
+                    let xs = [
+                        load8(x, i),
+                        load8(x, i + 8),
+                        load8(x, i + 16),
+                        load8(x, i + 24),
+                    ];
+                    xsum = _mm256_add_ps(
+                        xsum,
+                        _mm256_add_ps(_mm256_add_ps(xs[0], xs[1]), _mm256_add_ps(xs[2], xs[3])),
+                    );
+                    for r in 0..R {
+                        let (a, b) = if BITS == 4 {
+                            let (a, b) = nibbles(load16(packed[r], i / 2), None);
+                            (widen::<false>(a), widen::<false>(b))
+                        } else {
+                            // Widened straight from memory: no shuffle to reach the high half.
+                            let w = packed[r];
+                            (
+                                (codes8(w, i), codes8(w, i + 8)),
+                                (codes8(w, i + 16), codes8(w, i + 24)),
+                            )
+                        };
+                        even[r] = fma2(even[r], a, &xs, 0);
+                        odd[r] = fma2(odd[r], b, &xs, 2);
+                    }
+                }
+                *xs_k = hsum(xsum);
                 for r in 0..R {
-                    let (a, b) = if BITS == 4 {
-                        let (a, b) = nibbles(load16(packed[r], i / 2), None);
-                        (widen::<false>(a), widen::<false>(b))
-                    } else {
-                        // Widened straight from memory: no shuffle to reach the high half.
-                        let w = packed[r];
-                        (
-                            (codes8(w, i), codes8(w, i + 8)),
-                            (codes8(w, i + 16), codes8(w, i + 24)),
-                        )
-                    };
-                    even[r] = fma2(even[r], a, &xs, 0);
-                    odd[r] = fma2(odd[r], b, &xs, 2);
+                    let dot = _mm256_add_ps(even[r], odd[r]);
+                    acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(s8[r][k]), dot, acc[r]);
                 }
             }
+            // SAFETY: both arrays hold 8 floats.
+            let xsums = _mm256_loadu_ps(xsums.as_ptr());
             for r in 0..R {
-                let (s, b) = (read::<DT>(scales[r], g), read::<DT>(biases[r], g));
-                let dot = _mm256_add_ps(even[r], odd[r]);
-                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(s), dot, acc[r]);
-                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(b), xsum, acc[r]);
+                bias_acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(b8[r].as_ptr()), xsums, bias_acc[r]);
             }
         }
-        std::array::from_fn(|r| hsum(acc[r]))
+        std::array::from_fn(|r| hsum(_mm256_add_ps(acc[r], bias_acc[r])))
     }
+}
+
+/// Elements `g0 .. g0 + run` (`run <= 8`) of a `DT` array as f32, zero past `run`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn widen8<const DT: u8>(bytes: &[u8], g0: usize, run: usize) -> [f32; 8] {
+    let mut out = [0.0f32; 8];
+    if run == 8 && DT != F32 {
+        let v = load_half8(bytes, g0);
+        let v = if DT == F16 {
+            _mm256_cvtph_ps(v)
+        } else {
+            _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(v)))
+        };
+        // SAFETY: `out` holds 8 floats.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
+    } else {
+        for (k, o) in out.iter_mut().enumerate().take(run) {
+            *o = read::<DT>(bytes, g0 + k);
+        }
+    }
+    out
 }
 
 /// MXFP4 rows (E2M1 codes, E8M0 scales), groups of `group`.

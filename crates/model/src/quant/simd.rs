@@ -540,7 +540,7 @@ mod tests {
     }
 
     /// Every level against `dot(dequant_row)` in f64, within f32 summation-order error:
-    /// row counts that leave every tile remainder, column counts of 1, 3 and 5 groups (and
+    /// row counts that leave every tile remainder, column counts of 1, 3, 5, 11 and 16 groups (and
     /// float tails of every length mod 16).
     #[test]
     fn every_level_matches_the_scalar_decoder_on_odd_shapes() {
@@ -550,7 +550,8 @@ mod tests {
         for format in formats() {
             let col_cases: Vec<usize> = match format {
                 WeightFormat::Affine { group_size, .. } | WeightFormat::Mxfp4 { group_size } => {
-                    [1, 3, 5].map(|k| k * group_size as usize).to_vec()
+                    // 11 and 16: whole runs of 8 groups (scales widened 8 at a time) and a remainder.
+                    [1, 3, 5, 11, 16].map(|k| k * group_size as usize).to_vec()
                 }
                 WeightFormat::Float { .. } => vec![1, 7, 15, 16, 17, 31, 33, 100],
             };
