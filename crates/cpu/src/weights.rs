@@ -70,7 +70,13 @@ impl WeightRows for zaya_model::PackedWeight<'_> {
         zaya_model::PackedWeight::cols(self)
     }
     fn dequant_row(&self, row: usize, out: &mut [f32]) {
-        zaya_model::PackedWeight::dequant_row(self, row, out)
+        let (p, s, b) = quant::row_layout(self.format, self.cols());
+        let bytes = Row {
+            packed: &self.packed[row * p..(row + 1) * p],
+            scales: self.scales.map_or(&[], |v| &v[row * s..(row + 1) * s]),
+            biases: self.biases.map_or(&[], |v| &v[row * b..(row + 1) * b]),
+        };
+        quant::simd::dequant_row(self.format, bytes, &mut out[..self.cols()])
     }
     fn dot_row(&self, row: usize, x: &[f32]) -> f32 {
         zaya_model::PackedWeight::dot_row(self, row, x)

@@ -357,3 +357,106 @@ fn float<const R: usize, const DT: u8>(packed: [&[u8]; R], x: &[f32]) -> [f32; R
 fn load_half8(bytes: &[u8], i: usize) -> __m128i {
     load16(bytes, 2 * i)
 }
+
+/// One row dequantized to f32, bit for bit what [`super::dequant_row`] writes (`s·q + b` as
+/// a multiply then an add, as the spec's formula; E2M1 and E8M0 products are exact). The
+/// caller checked the lengths and that group sizes are multiples of 32.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dequant_row(format: WeightFormat, row: Row, out: &mut [f32]) {
+    match format {
+        WeightFormat::Affine {
+            bits,
+            group_size,
+            scale_dtype,
+        } => match (bits, scale_dtype) {
+            (8, DType::F16) => dequant_affine::<8, F16>(group_size as usize, row, out),
+            (8, DType::BF16) => dequant_affine::<8, BF16>(group_size as usize, row, out),
+            (8, _) => dequant_affine::<8, F32>(group_size as usize, row, out),
+            (_, DType::F16) => dequant_affine::<4, F16>(group_size as usize, row, out),
+            (_, DType::BF16) => dequant_affine::<4, BF16>(group_size as usize, row, out),
+            _ => dequant_affine::<4, F32>(group_size as usize, row, out),
+        },
+        WeightFormat::Mxfp4 { group_size } => dequant_mxfp4(group_size as usize, row, out),
+        WeightFormat::Float { .. } => super::dequant_row(format, row, out),
+    }
+}
+
+/// 8 f32 to `out[i .. i + 8]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn store8(out: &mut [f32], i: usize, v: __m256) {
+    let o = &mut out[i..i + 8];
+    // SAFETY: `o` holds 8 floats.
+    unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn dequant_affine<const BITS: usize, const DT: u8>(group: usize, row: Row, out: &mut [f32]) {
+    unsafe {
+        for g in 0..out.len() / group {
+            let s = _mm256_set1_ps(read::<DT>(row.scales, g));
+            let b = _mm256_set1_ps(read::<DT>(row.biases, g));
+            for c in 0..group / 32 {
+                let i = g * group + c * 32;
+                let q = if BITS == 4 {
+                    let (lo, hi) = nibbles(load16(row.packed, i / 2), None);
+                    let ((q0, q1), (q2, q3)) = (widen::<false>(lo), widen::<false>(hi));
+                    [q0, q1, q2, q3]
+                } else {
+                    let w = row.packed;
+                    [
+                        codes8(w, i),
+                        codes8(w, i + 8),
+                        codes8(w, i + 16),
+                        codes8(w, i + 24),
+                    ]
+                };
+                for (k, q) in q.into_iter().enumerate() {
+                    store8(out, i + 8 * k, _mm256_add_ps(_mm256_mul_ps(s, q), b));
+                }
+            }
+        }
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn dequant_mxfp4(group: usize, row: Row, out: &mut [f32]) {
+    unsafe {
+        for g in 0..out.len() / group {
+            // Twice the E2M1 value times half the scale: both exact, so the same bits.
+            let scale = _mm256_set1_ps(0.5 * e8m0(row.scales[g]));
+            for c in 0..group / 32 {
+                let i = g * group + c * 32;
+                let (lo, hi) = nibbles(load16(row.packed, i / 2), None);
+                let q = [
+                    e2m1_doubled8(lo),
+                    e2m1_doubled8(_mm_srli_si128::<8>(lo)),
+                    e2m1_doubled8(hi),
+                    e2m1_doubled8(_mm_srli_si128::<8>(hi)),
+                ];
+                for (k, q) in q.into_iter().enumerate() {
+                    store8(out, i + 8 * k, _mm256_mul_ps(q, scale));
+                }
+            }
+        }
+    }
+}
+
+/// Twice the E2M1 values of the 8 codes in the low bytes of `codes`, with the sign of code 8
+/// kept (-0, as the scalar table has it): magnitudes by a byte table, the sign from bit 3.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn e2m1_doubled8(codes: __m128i) -> __m256 {
+    unsafe {
+        let magnitudes = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, 1, 2, 3, 4, 6, 8, 12);
+        let m = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(magnitudes, codes)));
+        let c = _mm256_cvtepu8_epi32(codes);
+        let sign = _mm256_slli_epi32::<28>(_mm256_and_si256(c, _mm256_set1_epi32(8)));
+        _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(m), sign))
+    }
+}

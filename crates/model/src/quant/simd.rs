@@ -122,13 +122,7 @@ pub fn dot_rows_at(level: Level, format: WeightFormat, rows: Row, x: &[f32], out
         x.len()
     );
     // Groups the lane kernels do not tile (none of the published formats): the scalar decoder.
-    let tiled = match format {
-        WeightFormat::Affine { group_size, .. } | WeightFormat::Mxfp4 { group_size } => {
-            group_size > 0 && group_size % 32 == 0
-        }
-        WeightFormat::Float { .. } => true,
-    };
-    if level == Level::Scalar || !tiled {
+    if level == Level::Scalar || !tiled(format) {
         for (r, o) in out.iter_mut().enumerate() {
             let row = Row {
                 packed: &rows.packed[r * p..(r + 1) * p],
@@ -152,6 +146,44 @@ pub fn dot_rows_at(level: Level, format: WeightFormat, rows: Row, x: &[f32], out
         }
         #[cfg(not(target_arch = "x86_64"))]
         Level::Avx2 => panic!("{level} is not available on this target"),
+    }
+}
+
+/// [`super::dequant_row`] at the detected level: the same bits, vectorized where the level
+/// has a kernel for the format (AVX2), else the scalar decoder.
+pub fn dequant_row(format: WeightFormat, row: Row, out: &mut [f32]) {
+    dequant_row_at(Level::detected(), format, row, out)
+}
+
+/// [`dequant_row`] at a given level (panics if `level` is not available).
+pub fn dequant_row_at(level: Level, format: WeightFormat, row: Row, out: &mut [f32]) {
+    let (p, s, b) = row_layout(format, out.len());
+    assert!(
+        row.packed.len() == p && row.scales.len() == s && row.biases.len() == b,
+        "dequant_row: a row of {} columns of {format} does not match the bytes given",
+        out.len()
+    );
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 if tiled(format) => {
+            assert!(
+                Level::available().contains(&level),
+                "{level} is not available"
+            );
+            // SAFETY: the features this function enables were detected above.
+            unsafe { super::avx2::dequant_row(format, row, out) }
+        }
+        _ => super::dequant_row(format, row, out),
+    }
+}
+
+/// Whether the vector kernels handle `format`'s groups (all published formats do).
+fn tiled(format: WeightFormat) -> bool {
+    match format {
+        WeightFormat::Affine { group_size, .. } | WeightFormat::Mxfp4 { group_size } => {
+            group_size > 0 && group_size % 32 == 0
+        }
+        WeightFormat::Float { .. } => true,
     }
 }
 
@@ -472,7 +504,7 @@ fn float<const FMA: bool, const R: usize, const DT: u8>(packed: [&[u8]; R], x: &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::{dequant_row, row_layout};
+    use crate::quant::{dequant_row as scalar_dequant_row, row_layout};
     use rand::{Rng, SeedableRng, rngs::StdRng};
 
     /// Random rows of `format` with finite, varied scales (sd of the weights ~0.02).
@@ -573,7 +605,7 @@ mod tests {
                                 scales: &all.scales[r * s..(r + 1) * s],
                                 biases: &all.biases[r * b..(r + 1) * b],
                             };
-                            dequant_row(format, row, &mut w);
+                            scalar_dequant_row(format, row, &mut w);
                             let exact: f64 =
                                 w.iter().zip(&x).map(|(&w, &x)| w as f64 * x as f64).sum();
                             let magnitude: f64 = w
@@ -598,6 +630,34 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Every level's dequantization is the scalar decoder's, bit for bit (-0 and all).
+    #[test]
+    fn every_level_dequantizes_bit_for_bit() {
+        let mut rng = StdRng::seed_from_u64(16);
+        for format in formats() {
+            let cols = match format {
+                WeightFormat::Affine { group_size, .. } | WeightFormat::Mxfp4 { group_size } => {
+                    3 * group_size as usize
+                }
+                WeightFormat::Float { .. } => 37,
+            };
+            let bytes = random_rows(format, 1, cols, &mut rng);
+            let row = Row {
+                packed: &bytes[0],
+                scales: &bytes[1],
+                biases: &bytes[2],
+            };
+            let mut want = vec![0.0f32; cols];
+            scalar_dequant_row(format, row, &mut want);
+            for &level in Level::available() {
+                let mut got = vec![f32::NAN; cols];
+                dequant_row_at(level, format, row, &mut got);
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{format} {level}");
             }
         }
     }
