@@ -320,35 +320,37 @@ fn dispatches(g: &Graph, k: &KernelRange, target: &Target) -> u32 {
 pub const SERIAL_PHASE_BYTES: u64 = 256 * 1024;
 
 /// The launches a backend without a global barrier runs a kernel in, in program order. A
-/// group of serial ops (one with a `softmax`, `attention`, `conv_step`, state, cache, concat,
-/// slice, gather, reduce, rope or cast: not a matvec chain) is cut around its *wide* ops so
+/// group of serial ops (anything but a matvec chain: dequants, RMSNorms feeding only
+/// matvecs as their vector, matvecs, elementwise ops, argmax) is cut around its *wide* ops so
 /// they can spread over the device: each `attention`, each grouped `conv_step` (more than one
 /// input channel per output) and each `matvec` whose weight exceeds
 /// [`SERIAL_PHASE_BYTES`] gets a phase of its own, with the dequants just before it (a
 /// matvec also keeps its RMSNorm prologue and a bias/activation epilogue, the fused matvec
-/// shape); the ops between run as serial phases, cut again where one would read more than
+/// shape, the norm only when it is the matvec's vector); the ops between run as serial phases, cut again where one would read more than
 /// [`SERIAL_PHASE_BYTES`] of weights. Any other kernel is one phase. The wgpu lowering
 /// lowers each phase as a kernel of its own, so the plan's launches are its launches.
 pub fn phases(g: &Graph, k: &KernelRange) -> Vec<std::ops::Range<usize>> {
-    let serial = k.group.is_some()
-        && k.end - k.start > 1
-        && (k.start..k.end).any(|i| {
-            matches!(
-                g.insts[i].op,
-                Op::Softmax
-                    | Op::Attention { .. }
-                    | Op::ConvStep { .. }
-                    | Op::StateRead { .. }
-                    | Op::StateWrite { .. }
-                    | Op::CacheAppend { .. }
-                    | Op::Concat { .. }
-                    | Op::Slice { .. }
-                    | Op::Gather { .. }
-                    | Op::Reduce { .. }
-                    | Op::Rope { .. }
-                    | Op::Cast { .. }
-            )
-        });
+    // A matvec chain (what a fused matvec kernel takes: an RMSNorm only as a matvec's
+    // vector, matvecs, a per-row epilogue, an argmax) is one launch; any other group is
+    // serial ops.
+    let users = |v: ValueId| g.insts[k.start..k.end].iter().filter(move |u| u.inputs.contains(&v));
+    let chain = (k.start..k.end).all(|i| match g.insts[i].op {
+        Op::Dequant { .. }
+        | Op::Const { .. }
+        | Op::Reshape { .. }
+        | Op::Symbol { .. }
+        | Op::Unary { .. }
+        | Op::Binary { .. }
+        | Op::Select
+        | Op::Argmax
+        | Op::MatVec => true,
+        Op::RmsNorm { .. } => {
+            let o = g.insts[i].outputs[0];
+            users(o).all(|u| matches!(u.op, Op::MatVec) && u.inputs[1] == o)
+        }
+        _ => false,
+    });
+    let serial = k.group.is_some() && k.end - k.start > 1 && !chain;
     if !serial {
         return vec![k.start..k.end];
     }
@@ -400,7 +402,10 @@ pub fn phases(g: &Graph, k: &KernelRange) -> Vec<std::ops::Range<usize>> {
                 let j = start - 1;
                 let pullable = match g.insts[j].op {
                     Op::Dequant { .. } | Op::Const { .. } => true,
-                    Op::RmsNorm { .. } => matches!(g.insts[i].op, Op::MatVec),
+                    Op::RmsNorm { .. } => {
+                        matches!(g.insts[i].op, Op::MatVec)
+                            && g.insts[i].inputs[1] == g.insts[j].outputs[0]
+                    }
                     _ => false,
                 };
                 let used_before = g.insts[j].outputs.iter().any(|o| {

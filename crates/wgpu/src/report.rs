@@ -87,7 +87,7 @@ fn writable(d: &Dispatch) -> Vec<bool> {
 }
 
 impl Lowered {
-    fn res_bytes(&self, g: &Graph, k: &Kernel, r: Res) -> u64 {
+    fn res_bytes(&self, g: &Graph, k: &Kernel, d: &Dispatch, r: Res) -> u64 {
         let p = &self.plan;
         match r {
             Res::Value(b) => p.buffers[b] * 4,
@@ -113,7 +113,25 @@ impl Lowered {
             }
             Res::Step => 4 * g.symbols.len().max(1) as u64,
             Res::Table(t) => p.tables[t].len() as u64 * 4,
-            Res::Scratch => p.scratch_words * 4,
+            // The scratch buffer is shared and sized for its largest user: count what this
+            // dispatch reads of it.
+            Res::Scratch => match &d.shader {
+                Shader::AttentionCombine => {
+                    let (nq, hd, nch) = (d.params[0], d.params[1], d.params[4]);
+                    u64::from(nq) * u64::from(nch) * (u64::from(hd) + 2) * 4
+                }
+                // The partial (value, index) of every workgroup of the launch before it.
+                Shader::Generated(gs) if gs.label == "argmax_partials" => {
+                    let partials: u64 = k
+                        .dispatches
+                        .iter()
+                        .filter(|o| !std::ptr::eq(*o, d))
+                        .map(|o| u64::from(o.workgroups))
+                        .sum();
+                    partials * 8
+                }
+                _ => p.scratch_words * 4,
+            },
         }
     }
 
@@ -131,7 +149,7 @@ impl Lowered {
                     .iter()
                     .enumerate()
                     .filter(|(n, _)| !w.get(*n).copied().unwrap_or(false))
-                    .map(|(_, &r)| self.res_bytes(g, k, r))
+                    .map(|(_, &r)| self.res_bytes(g, k, d, r))
                     .sum();
                 out.push(DispatchInfo {
                     kernel: ki,
