@@ -389,33 +389,39 @@ pub fn phases(g: &Graph, k: &KernelRange) -> Vec<std::ops::Range<usize>> {
         Op::MatVec => operand_bytes(i) > SERIAL_PHASE_BYTES,
         _ => false,
     };
+    // The start of a phase cut before instruction i: the dequants, consts (and a matvec's
+    // RMSNorm of its vector) just before it move in with it while nothing between them and
+    // i uses them, so a weight is read where it is used and never materialized.
+    let pull = |i: usize, last: usize| {
+        let mut start = i;
+        while start > last {
+            let j = start - 1;
+            let pullable = match g.insts[j].op {
+                Op::Dequant { .. } | Op::Const { .. } => true,
+                Op::RmsNorm { .. } => {
+                    matches!(g.insts[i].op, Op::MatVec)
+                        && g.insts[i].inputs[1] == g.insts[j].outputs[0]
+                }
+                _ => false,
+            };
+            let used_between = g.insts[j]
+                .outputs
+                .iter()
+                .any(|o| g.insts[j + 1..start].iter().any(|u| u.inputs.contains(o)));
+            if !pullable || used_between {
+                break;
+            }
+            start = j;
+        }
+        start
+    };
     let mut cuts = vec![k.start];
     let mut i = k.start;
     let mut bytes = 0u64;
     while i < k.end {
+        let last = *cuts.last().unwrap_or(&k.start);
         if wide(i) {
-            // Pull the dequants (and a matvec's RMSNorm prologue) just before it into its
-            // phase while nothing before the cut uses them.
-            let mut start = i;
-            let last = *cuts.last().unwrap_or(&k.start);
-            while start > last {
-                let j = start - 1;
-                let pullable = match g.insts[j].op {
-                    Op::Dequant { .. } | Op::Const { .. } => true,
-                    Op::RmsNorm { .. } => {
-                        matches!(g.insts[i].op, Op::MatVec)
-                            && g.insts[i].inputs[1] == g.insts[j].outputs[0]
-                    }
-                    _ => false,
-                };
-                let used_before = g.insts[j].outputs.iter().any(|o| {
-                    g.insts[j + 1..start].iter().any(|u| u.inputs.contains(o))
-                });
-                if !pullable || used_before {
-                    break;
-                }
-                start = j;
-            }
+            let start = pull(i, last);
             if start > last {
                 cuts.push(start);
             }
@@ -450,10 +456,14 @@ pub fn phases(g: &Graph, k: &KernelRange) -> Vec<std::ops::Range<usize>> {
             bytes = 0;
             continue;
         }
-        let b = weight_bytes(i);
-        if bytes + b > SERIAL_PHASE_BYTES && i > *cuts.last().unwrap_or(&k.start) {
-            cuts.push(i);
-            bytes = 0;
+        // Weights are counted where they are read (dequants read on the fly).
+        let b = operand_bytes(i);
+        if bytes + b > SERIAL_PHASE_BYTES && i > last {
+            let start = pull(i, last);
+            if start > last {
+                cuts.push(start);
+            }
+            bytes = (start..i).map(operand_bytes).sum();
         }
         bytes += b;
         i += 1;
