@@ -612,6 +612,13 @@ impl<'a> Lowering<'a> {
                 if hd > 4 * u64::from(crate::wgsl::ATTENTION_SPLIT_WG) {
                     return Err(unsupported(i, op, format!("head dim {hd} above 256")));
                 }
+                if nkv == 0 || nq % nkv != 0 || nq / nkv > 8 {
+                    return Err(unsupported(
+                        i,
+                        op,
+                        format!("{nq} query heads over {nkv} kv heads (at most 8 per kv head)"),
+                    ));
+                }
                 // Flash-decoding: chunks of keys over the device, then a merge (see
                 // shaders/attention_split.wgsl, attention_combine.wgsl).
                 let chunk = crate::wgsl::ATTENTION_CHUNK;
@@ -623,7 +630,7 @@ impl<'a> Lowering<'a> {
                 let split = Dispatch {
                     shader: Shader::AttentionSplit,
                     params,
-                    workgroups: (nq * nch) as u32,
+                    workgroups: (nkv * nch) as u32,
                     bindings: vec![
                         self.buf(i, ins[0])?,
                         self.buf(i, ins[1])?,
