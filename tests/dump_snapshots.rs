@@ -68,7 +68,14 @@ fn lowering_and_wgsl_of_the_tiny_model_under_every_strategy() {
 fn wgsl_of_one_kernel_and_bad_selections() {
     let model = tiny_a().join("bundle_affine");
     let m = model.to_str().unwrap();
-    let (ok, one, err) = dump(&["--model", m, "--stage", "wgsl", "--kernel", "attention_split"]);
+    let (ok, one, err) = dump(&[
+        "--model",
+        m,
+        "--stage",
+        "wgsl",
+        "--kernel",
+        "attention_split",
+    ]);
     assert!(ok, "{err}");
     assert_eq!(one.matches("// ==== ").count(), 1, "{one}");
     assert!(one.starts_with("// ==== attention_split\n"), "{one}");

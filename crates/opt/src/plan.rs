@@ -333,7 +333,11 @@ pub fn phases(g: &Graph, k: &KernelRange) -> Vec<std::ops::Range<usize>> {
     // A matvec chain (what a fused matvec kernel takes: an RMSNorm only as a matvec's
     // vector, matvecs, a per-row epilogue, an argmax) is one launch; any other group is
     // serial ops.
-    let users = |v: ValueId| g.insts[k.start..k.end].iter().filter(move |u| u.inputs.contains(&v));
+    let users = |v: ValueId| {
+        g.insts[k.start..k.end]
+            .iter()
+            .filter(move |u| u.inputs.contains(&v))
+    };
     let chain = (k.start..k.end).all(|i| match g.insts[i].op {
         Op::Dequant { .. }
         | Op::Const { .. }
@@ -382,7 +386,11 @@ pub fn phases(g: &Graph, k: &KernelRange) -> Vec<std::ops::Range<usize>> {
         Op::Attention { .. } => true,
         Op::ConvStep { groups } => {
             let win = g.ty(g.insts[i].inputs[0]).numel().unwrap_or(0);
-            let k_taps = g.ty(g.insts[i].inputs[0]).dims.last().and_then(|d| d.as_const());
+            let k_taps = g
+                .ty(g.insts[i].inputs[0])
+                .dims
+                .last()
+                .and_then(|d| d.as_const());
             let c_in = win / k_taps.unwrap_or(1).max(1);
             c_in / u64::from(groups.max(1)) > 1
         }

@@ -1186,7 +1186,9 @@ impl Gen<'_, '_> {
         let body = self.region_body(label);
         let why = match &body {
             Some(_) if self.fits() => None,
-            Some(_) if self.b.conflict => Some("a buffer would be bound as two element types".into()),
+            Some(_) if self.b.conflict => {
+                Some("a buffer would be bound as two element types".into())
+            }
             Some(_) => Some(format!(
                 "needs {} storage bindings, the budget is {}",
                 self.b.res.len(),
@@ -1488,17 +1490,17 @@ impl Gen<'_, '_> {
                             i - self.start
                         )
                     } else {
-                    let st = dst.store("e", "bitcast<u32>(acc)")?;
-                    self.loc.insert(v, dst);
-                    par(
-                        c_out,
-                        &format!(
-                            "        let grp = e / {out_per}u;\n        var acc = {};\n        for (var ci = 0u; ci < {in_per}u; ci = ci + 1u) {{\n            let ch = grp * {in_per}u + ci;\n            for (var t = 0u; t < {k}u; t = t + 1u) {{\n                acc = acc + {} * {};\n            }}\n        }}\n        {st}\n",
-                            bias.f("e"),
-                            wt.f(&format!("(e * {in_per}u + ci) * {k}u + t")),
-                            w.f(&format!("ch * {k}u + t"))
-                        ),
-                    )
+                        let st = dst.store("e", "bitcast<u32>(acc)")?;
+                        self.loc.insert(v, dst);
+                        par(
+                            c_out,
+                            &format!(
+                                "        let grp = e / {out_per}u;\n        var acc = {};\n        for (var ci = 0u; ci < {in_per}u; ci = ci + 1u) {{\n            let ch = grp * {in_per}u + ci;\n            for (var t = 0u; t < {k}u; t = t + 1u) {{\n                acc = acc + {} * {};\n            }}\n        }}\n        {st}\n",
+                                bias.f("e"),
+                                wt.f(&format!("(e * {in_per}u + ci) * {k}u + t")),
+                                w.f(&format!("ch * {k}u + t"))
+                            ),
+                        )
                     }
                 }
                 Op::StateRead { state } => {

@@ -262,9 +262,8 @@ impl Lowered {
         for (ki, k) in self.plan.kernels.iter().enumerate() {
             for d in &k.dispatches {
                 let label = d.shader.label();
-                let wanted = only.is_none_or(|o| {
-                    o == format!("k{ki}") || o == k.label || o == label
-                });
+                let wanted =
+                    only.is_none_or(|o| o == format!("k{ki}") || o == k.label || o == label);
                 if wanted && seen.insert(d.shader.clone()) {
                     out.push((label, d.shader.wgsl()));
                 }

@@ -570,7 +570,12 @@ pub fn all_variants(formats: &[WeightFormat]) -> Vec<Shader> {
     v.extend([CopyIndex::None, CopyIndex::Gather, CopyIndex::Position].map(Shader::Copy));
     v.extend([ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max].map(Shader::Reduce));
     v.extend([RowOp::Softmax, RowOp::RmsNorm, RowOp::Argmax].map(Shader::Row));
-    v.extend([Shader::Rope, Shader::ConvStep, Shader::AttentionSplit, Shader::AttentionCombine]);
+    v.extend([
+        Shader::Rope,
+        Shader::ConvStep,
+        Shader::AttentionSplit,
+        Shader::AttentionCombine,
+    ]);
     for &format in formats.iter().chain(&[F32_FORMAT]) {
         for indexed in [false, true] {
             v.push(Shader::MatVec { format, indexed });

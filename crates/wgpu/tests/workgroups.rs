@@ -65,3 +65,29 @@ fn no_heavy_kernel_of_the_8b_plan_runs_in_few_workgroups() {
         );
     }
 }
+
+/// A device with few storage buffers: the groups that do not fit run per instruction, and
+/// the lowering says which and why (what `dump --stage lowering` prints).
+#[test]
+fn refused_fusions_carry_their_reason() {
+    let graph = build_decode_graph(&Config::zaya1_8b(), GraphOptions::default()).unwrap();
+    let (graph, _) = zaya_opt::Strategy::parse("all")
+        .unwrap()
+        .apply(&graph)
+        .unwrap();
+    let limits = wgpu::Limits {
+        max_storage_buffers_per_shader_stage: 6,
+        ..wgpu::Limits::default()
+    };
+    let lowered = lower_declared(&graph, &limits, 256).unwrap();
+    let refused = &lowered.plan.refused;
+    assert!(!refused.is_empty());
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.reason.contains("storage bindings, the budget is 6")),
+        "{refused:?}"
+    );
+    let text = lowered.text(&graph);
+    assert!(text.contains("refused fusions:\n  "), "{text}");
+}
