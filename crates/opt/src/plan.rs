@@ -356,6 +356,7 @@ pub fn phases(g: &Graph, k: &KernelRange) -> Vec<std::ops::Range<usize>> {
     });
     let serial = k.group.is_some() && k.end - k.start > 1 && !chain;
     if !serial {
+        #[allow(clippy::single_range_in_vec_init)] // one phase: the whole kernel
         return vec![k.start..k.end];
     }
     let weight_bytes = |i: usize| -> u64 {
