@@ -1,6 +1,6 @@
 //! The lowering spreads heavy kernels over the device: for ZAYA1-8B under `all` (both skip
 //! semantics, KV capacity 4096) no dispatch that binds more than 256 KiB for reading runs in
-//! fewer than 32 workgroups, and a step stays under ~450 dispatches... (see the bound below).
+//! fewer than 32 workgroups, and split-K attention is in the plan.
 //! Lowering only: no adapter, no weights.
 
 use zaya_model::Config;
