@@ -24,18 +24,18 @@ fn full_model_plan_is_byte_identical_across_runs_and_meets_the_summary_targets()
     let (_, b, _) = dump(&["--strategy", "all"]);
     assert_eq!(a, b);
     assert!(
-        a.contains("dispatches=243"),
+        a.contains("dispatches=483"),
         "{}",
         a.lines().last().unwrap_or("")
     );
     let (ok, table, _) = dump(&["--summary"]);
     assert!(ok);
     assert!(
-        table.lines().any(|l| l.starts_with("| all | 243 |")),
+        table.lines().any(|l| l.starts_with("| all | 483 |")),
         "{table}"
     );
     assert!(
-        table.lines().any(|l| l.starts_with("| none | 4648 |")),
+        table.lines().any(|l| l.starts_with("| none | 4688 |")),
         "{table}"
     );
 }
@@ -51,7 +51,7 @@ fn formats_stages_layers_and_diffs() {
     let (ok, json, _) = dump(&["--model", m, "--format", "json"]);
     assert!(ok);
     let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(plan["totals"]["dispatches"], 27);
+    assert_eq!(plan["totals"]["dispatches"], 43);
     let (ok, layer, _) = dump(&[
         "--model",
         m,

@@ -23,6 +23,11 @@ pub enum Stage {
     Graph,
     /// The execution plan: kernels, bindings, bytes, FLOPs, totals.
     Plan,
+    /// The wgpu lowering (device-free, portable limits): kernels, dispatches, workgroups x
+    /// threads, bytes read, bindings, and every refused fusion with its reason.
+    Lowering,
+    /// The generated WGSL of the wgpu lowering's shaders (all, or `--kernel K`'s).
+    Wgsl,
 }
 
 #[derive(clap::Args)]
@@ -55,7 +60,12 @@ pub struct DumpArgs {
     /// Print each pass's log (what it rewrote) to stderr.
     #[arg(long)]
     pub log: bool,
-    /// Context length at which KV-cache traffic is modeled.
+    /// With `--stage wgsl`: only the shaders of kernel K (`k12`, a kernel label such as
+    /// `cca.1`, or a shader label such as `attention_split`).
+    #[arg(long, value_name = "K")]
+    pub kernel: Option<String>,
+    /// Context length at which KV-cache traffic is modeled (and the KV capacity the
+    /// `lowering`/`wgsl` stages lower for).
     #[arg(long, default_value_t = 1024)]
     pub context: u64,
     #[arg(long, default_value_t = SkipMode::Zero)]
@@ -108,6 +118,9 @@ pub fn run(args: DumpArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    if args.kernel.is_some() && args.stage != Stage::Wgsl {
+        bail!("--kernel selects shaders of --stage wgsl");
+    }
     let strategy = pick(&args.strategy, args.passes.as_deref())?;
     print!("{}", render(&graph, &strategy, &args, options)?);
     Ok(ExitCode::SUCCESS)
@@ -149,6 +162,31 @@ fn render(
         },
         (Stage::Graph, Format::Dot) => zaya_ir::deps::to_dot(&optimized),
         (Stage::Graph, Format::Json) => serde_json::to_string_pretty(&optimized)? + "\n",
+        (Stage::Lowering | Stage::Wgsl, Format::Text) => {
+            let lowered = zaya_wgpu::report::lower_declared(
+                &optimized,
+                &zaya_wgpu::report::portable_limits(),
+                args.context.max(1),
+            )?;
+            if args.stage == Stage::Lowering {
+                lowered.text(&optimized)
+            } else {
+                let shaders = lowered.wgsl(args.kernel.as_deref());
+                if shaders.is_empty() {
+                    bail!(
+                        "--kernel {}: no kernel or shader of that name (see --stage lowering)",
+                        args.kernel.as_deref().unwrap_or("")
+                    );
+                }
+                shaders
+                    .iter()
+                    .map(|(label, src)| format!("// ==== {label}\n{src}"))
+                    .collect()
+            }
+        }
+        (Stage::Lowering | Stage::Wgsl, _) => {
+            bail!("--stage lowering and --stage wgsl print text only (no --format)")
+        }
         (Stage::Plan, format) => {
             let plan = Plan::build(&optimized, &strategy.name, options);
             match format {

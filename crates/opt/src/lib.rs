@@ -12,5 +12,5 @@ pub mod plan;
 pub mod strategy;
 
 pub use pass::{OptError, Pass, PassLog, run_passes};
-pub use plan::{Plan, PlanOptions};
+pub use plan::{Plan, PlanOptions, SERIAL_PHASE_BYTES, phases};
 pub use strategy::{STRATEGIES, Strategy};

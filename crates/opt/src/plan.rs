@@ -286,17 +286,200 @@ fn is_view(g: &Graph, k: &KernelRange) -> bool {
     })
 }
 
-/// Launches of a kernel on `target`: none for views, two for an argmax over more than the
-/// target finishes in one launch (WGSL has no global barrier).
+/// Launches of a kernel on `target`: one per [`phases`] phase that is not a view, one more
+/// for an argmax over more than the target finishes in one launch and for an attention
+/// (split-K partials, then their merge): WGSL has no global barrier.
 fn dispatches(g: &Graph, k: &KernelRange, target: &Target) -> u32 {
-    if is_view(g, k) {
-        return 0;
-    }
-    let two_phase = (k.start..k.end).any(|i| {
-        matches!(g.insts[i].op, Op::Argmax)
-            && g.ty(g.insts[i].inputs[0]).numel().unwrap_or(0) > target.one_pass_argmax
+    phases(g, k)
+        .into_iter()
+        .map(|p| {
+            let p = KernelRange {
+                group: k.group,
+                start: p.start,
+                end: p.end,
+            };
+            if is_view(g, &p) {
+                return 0;
+            }
+            let extra = (p.start..p.end)
+                .filter(|&i| match g.insts[i].op {
+                    Op::Argmax => {
+                        g.ty(g.insts[i].inputs[0]).numel().unwrap_or(0) > target.one_pass_argmax
+                    }
+                    Op::Attention { .. } => true,
+                    _ => false,
+                })
+                .count() as u32;
+            1 + extra
+        })
+        .sum()
+}
+
+/// Bytes a phase run by one workgroup may read before a wide op or a new phase is cut
+/// (the lowest traffic worth spreading over the device).
+pub const SERIAL_PHASE_BYTES: u64 = 256 * 1024;
+
+/// The launches a backend without a global barrier runs a kernel in, in program order. A
+/// group of serial ops (anything but a matvec chain: dequants, RMSNorms feeding only
+/// matvecs as their vector, matvecs, elementwise ops, argmax) is cut around its *wide* ops so
+/// they can spread over the device: each `attention`, each grouped `conv_step` (more than one
+/// input channel per output) and each `matvec` whose weight exceeds
+/// [`SERIAL_PHASE_BYTES`] gets a phase of its own, with the dequants just before it (a
+/// matvec also keeps its RMSNorm prologue and a bias/activation epilogue, the fused matvec
+/// shape, the norm only when it is the matvec's vector); the ops between run as serial phases, cut again where one would read more than
+/// [`SERIAL_PHASE_BYTES`] of weights. Any other kernel is one phase. The wgpu lowering
+/// lowers each phase as a kernel of its own, so the plan's launches are its launches.
+pub fn phases(g: &Graph, k: &KernelRange) -> Vec<std::ops::Range<usize>> {
+    // A matvec chain (what a fused matvec kernel takes: an RMSNorm only as a matvec's
+    // vector, matvecs, a per-row epilogue, an argmax) is one launch; any other group is
+    // serial ops.
+    let users = |v: ValueId| {
+        g.insts[k.start..k.end]
+            .iter()
+            .filter(move |u| u.inputs.contains(&v))
+    };
+    let chain = (k.start..k.end).all(|i| match g.insts[i].op {
+        Op::Dequant { .. }
+        | Op::Const { .. }
+        | Op::Reshape { .. }
+        | Op::Symbol { .. }
+        | Op::Unary { .. }
+        | Op::Binary { .. }
+        | Op::Select
+        | Op::Argmax
+        | Op::MatVec => true,
+        Op::RmsNorm { .. } => {
+            let o = g.insts[i].outputs[0];
+            users(o).all(|u| matches!(u.op, Op::MatVec) && u.inputs[1] == o)
+        }
+        _ => false,
     });
-    1 + u32::from(two_phase)
+    let serial = k.group.is_some() && k.end - k.start > 1 && !chain;
+    if !serial {
+        #[allow(clippy::single_range_in_vec_init)] // one phase: the whole kernel
+        return vec![k.start..k.end];
+    }
+    let weight_bytes = |i: usize| -> u64 {
+        match g.insts[i].op {
+            Op::Dequant { weight } => {
+                let w = &g.weights[weight.index()];
+                if g.insts[i].inputs.is_empty() {
+                    w.stored_bytes()
+                } else {
+                    w.stored_bytes() / w.dims[0].max(1)
+                }
+            }
+            _ => 0,
+        }
+    };
+    let producer = |v: ValueId| g.producer(v).map(|p| p.index());
+    // Bytes of the dequants feeding instruction i directly (its weight operands).
+    let operand_bytes = |i: usize| -> u64 {
+        g.insts[i]
+            .inputs
+            .iter()
+            .filter_map(|&v| producer(v))
+            .filter(|&p| p >= k.start && matches!(g.insts[p].op, Op::Dequant { .. }))
+            .map(weight_bytes)
+            .sum()
+    };
+    let wide = |i: usize| match g.insts[i].op {
+        Op::Attention { .. } => true,
+        Op::ConvStep { groups } => {
+            let win = g.ty(g.insts[i].inputs[0]).numel().unwrap_or(0);
+            let k_taps = g
+                .ty(g.insts[i].inputs[0])
+                .dims
+                .last()
+                .and_then(|d| d.as_const());
+            let c_in = win / k_taps.unwrap_or(1).max(1);
+            c_in / u64::from(groups.max(1)) > 1
+        }
+        Op::MatVec => operand_bytes(i) > SERIAL_PHASE_BYTES,
+        _ => false,
+    };
+    // The start of a phase cut before instruction i: the dequants, consts (and a matvec's
+    // RMSNorm of its vector) just before it move in with it while nothing between them and
+    // i uses them, so a weight is read where it is used and never materialized.
+    let pull = |i: usize, last: usize| {
+        let mut start = i;
+        while start > last {
+            let j = start - 1;
+            let pullable = match g.insts[j].op {
+                Op::Dequant { .. } | Op::Const { .. } => true,
+                Op::RmsNorm { .. } => {
+                    matches!(g.insts[i].op, Op::MatVec)
+                        && g.insts[i].inputs[1] == g.insts[j].outputs[0]
+                }
+                _ => false,
+            };
+            let used_between = g.insts[j]
+                .outputs
+                .iter()
+                .any(|o| g.insts[j + 1..start].iter().any(|u| u.inputs.contains(o)));
+            if !pullable || used_between {
+                break;
+            }
+            start = j;
+        }
+        start
+    };
+    let mut cuts = vec![k.start];
+    let mut i = k.start;
+    let mut bytes = 0u64;
+    while i < k.end {
+        let last = *cuts.last().unwrap_or(&k.start);
+        if wide(i) {
+            let start = pull(i, last);
+            if start > last {
+                cuts.push(start);
+            }
+            let mut end = i + 1;
+            if matches!(g.insts[i].op, Op::MatVec) {
+                // Epilogue: a bias or activation right after, reading the phase's values.
+                loop {
+                    let take = |j: usize| {
+                        j < k.end
+                            && matches!(g.insts[j].op, Op::Unary { .. } | Op::Binary { .. })
+                            && g.insts[j].inputs.iter().all(|&v| {
+                                producer(v).is_none_or(|p| p < k.start || (start..j).contains(&p))
+                            })
+                    };
+                    if take(end) {
+                        end += 1;
+                    } else if end + 1 < k.end
+                        && matches!(g.insts[end].op, Op::Dequant { .. } | Op::Const { .. })
+                        && take(end + 1)
+                        && g.insts[end + 1].inputs.contains(&g.insts[end].outputs[0])
+                    {
+                        end += 2;
+                    } else {
+                        break;
+                    }
+                }
+            }
+            if end < k.end {
+                cuts.push(end);
+            }
+            i = end;
+            bytes = 0;
+            continue;
+        }
+        // Weights are counted where they are read (dequants read on the fly).
+        let b = operand_bytes(i);
+        if bytes + b > SERIAL_PHASE_BYTES && i > last {
+            let start = pull(i, last);
+            if start > last {
+                cuts.push(start);
+            }
+            bytes = (start..i).map(operand_bytes).sum();
+        }
+        bytes += b;
+        i += 1;
+    }
+    cuts.dedup();
+    cuts.push(k.end);
+    cuts.windows(2).map(|w| w[0]..w[1]).collect()
 }
 
 /// Storage buffers a kernel binds: the step buffer, each state, each stored part of each

@@ -61,9 +61,14 @@ pub(crate) fn lower_group(
     if let Some(k) = Gen::new(l, range).try_matvec(&label)? {
         return Ok(Some(k));
     }
-    let region = Gen::new(l, range).try_region(&label)?;
-    if region.is_none() && std::env::var_os("ZAYA_FUSED_DEBUG").is_some() {
-        eprintln!("group `{label}` at i{} refused", range.start);
+    let (region, why) = Gen::new(l, range).try_region(&label)?;
+    if let Some(reason) = why {
+        l.plan.refused.push(crate::plan::Refusal {
+            label,
+            start: range.start,
+            end: range.end,
+            reason,
+        });
     }
     Ok(region.map(|k| vec![k]))
 }
@@ -196,6 +201,8 @@ struct Gen<'l, 'a> {
     buffers_before: usize,
     consts_before: usize,
     accessors: usize,
+    /// The instruction a region was generating when it gave up (`end`: after the body).
+    stuck: Option<usize>,
 }
 
 impl<'l, 'a> Gen<'l, 'a> {
@@ -213,6 +220,7 @@ impl<'l, 'a> Gen<'l, 'a> {
             buffers_before,
             consts_before,
             accessors: 0,
+            stuck: None,
         }
     }
 
@@ -1164,17 +1172,41 @@ const ATTENTION_ACCESSORS: [&str; 8] = [
     "attention_head",
 ];
 
+/// Functions of `shaders/conv_step_team.wgsl`, renamed per instruction (a region holds at
+/// most one wide conv, so its workgroup array and constant keep their names).
+const CONV_ACCESSORS: [&str; 5] = ["conv_wt", "conv_win", "conv_bias", "conv_out", "conv_team"];
+/// Lanes per output channel in `shaders/conv_step_team.wgsl`.
+const CONV_TEAM: u32 = 8;
+
 impl Gen<'_, '_> {
     /// The region template; `None` when the group cannot be expressed (too many bindings, a
     /// value the template cannot place).
-    fn try_region(mut self, label: &str) -> Result<Option<Kernel>> {
-        match self.region_body(label) {
-            Some(k) if self.fits() => Ok(Some(k)),
-            _ => {
-                self.release();
-                Ok(None)
+    /// Also returns why a refused group was refused (for `dump --stage lowering`).
+    fn try_region(mut self, label: &str) -> Result<(Option<Kernel>, Option<String>)> {
+        let body = self.region_body(label);
+        let why = match &body {
+            Some(_) if self.fits() => None,
+            Some(_) if self.b.conflict => {
+                Some("a buffer would be bound as two element types".into())
             }
+            Some(_) => Some(format!(
+                "needs {} storage bindings, the budget is {}",
+                self.b.res.len(),
+                self.l.input.max_bindings
+            )),
+            None => Some(match self.stuck {
+                Some(i) if i < self.end => format!(
+                    "i{i} `{}` has no region form here",
+                    self.l.g.insts[i].op.mnemonic()
+                ),
+                _ => "its scratch words exceed the largest storage binding".to_string(),
+            }),
+        };
+        if why.is_some() {
+            self.release();
+            return Ok((None, why));
         }
+        Ok((body, None))
     }
 
     /// The location of a value this group defines: its own buffer when used outside, else
@@ -1196,8 +1228,23 @@ impl Gen<'_, '_> {
         let scratch = self.b.bind(Res::Scratch, true);
         let mut next = 0u64;
         let mut attention_words = 0u64;
+        // A phase that is one grouped conv_step (and the dequants, consts and views that
+        // feed it, which emit no code) spreads over the device: teams of lanes per output.
+        let mut workgroups = 1u32;
+        let wide = (self.start..self.end)
+            .find(|&i| matches!(g.insts[i].op, Op::ConvStep { .. }))
+            .filter(|&c| {
+                (self.start..self.end).all(|i| {
+                    i == c
+                        || matches!(
+                            g.insts[i].op,
+                            Op::Dequant { .. } | Op::Const { .. } | Op::Reshape { .. }
+                        ) && g.insts[i].outputs.iter().all(|&o| !self.escapes(o))
+                })
+            });
         let mut body = String::new();
         for i in self.start..self.end {
+            self.stuck = Some(i);
             let inst = &g.insts[i];
             // Names local to the group, so identical layers generate identical sources.
             let k = i - self.start;
@@ -1425,17 +1472,36 @@ impl Gen<'_, '_> {
                         self.input(inst.inputs[2])?,
                     );
                     let dst = self.out_loc(v, &scratch, &mut next);
-                    let st = dst.store("e", "bitcast<u32>(acc)")?;
-                    self.loc.insert(v, dst);
-                    par(
-                        c_out,
-                        &format!(
-                            "        let grp = e / {out_per}u;\n        var acc = {};\n        for (var ci = 0u; ci < {in_per}u; ci = ci + 1u) {{\n            let ch = grp * {in_per}u + ci;\n            for (var t = 0u; t < {k}u; t = t + 1u) {{\n                acc = acc + {} * {};\n            }}\n        }}\n        {st}\n",
-                            bias.f("e"),
-                            wt.f(&format!("(e * {in_per}u + ci) * {k}u + t")),
-                            w.f(&format!("ch * {k}u + t"))
-                        ),
-                    )
+                    if wide == Some(i) {
+                        let _ = write!(
+                            self.helpers,
+                            "fn conv_wt{s}(i: u32) -> f32 {{\n    return {};\n}}\nfn conv_win{s}(i: u32) -> f32 {{\n    return {};\n}}\nfn conv_bias{s}(i: u32) -> f32 {{\n    return {};\n}}\nfn conv_out{s}(i: u32, w: u32) {{\n    {}\n}}\n{}\n",
+                            wt.f("i"),
+                            w.f("i"),
+                            bias.f("i"),
+                            dst.store("i", "w")?,
+                            suffixed(wgsl::CONV_STEP_TEAM, &CONV_ACCESSORS, i - self.start),
+                            s = i - self.start
+                        );
+                        self.loc.insert(v, dst);
+                        workgroups = c_out.div_ceil(u64::from(REGION_WG / CONV_TEAM)) as u32;
+                        format!(
+                            "    conv_team{}(lid, wg_linear(wid, nwg), {c_out}u, {in_per}u, {out_per}u, {k}u);\n",
+                            i - self.start
+                        )
+                    } else {
+                        let st = dst.store("e", "bitcast<u32>(acc)")?;
+                        self.loc.insert(v, dst);
+                        par(
+                            c_out,
+                            &format!(
+                                "        let grp = e / {out_per}u;\n        var acc = {};\n        for (var ci = 0u; ci < {in_per}u; ci = ci + 1u) {{\n            let ch = grp * {in_per}u + ci;\n            for (var t = 0u; t < {k}u; t = t + 1u) {{\n                acc = acc + {} * {};\n            }}\n        }}\n        {st}\n",
+                                bias.f("e"),
+                                wt.f(&format!("(e * {in_per}u + ci) * {k}u + t")),
+                                w.f(&format!("ch * {k}u + t"))
+                            ),
+                        )
+                    }
                 }
                 Op::StateRead { state } => {
                     let v = out?;
@@ -1519,6 +1585,7 @@ impl Gen<'_, '_> {
                 let _ = write!(body, "    {{\n{code}    }}\n    storageBarrier();\n");
             }
         }
+        self.stuck = Some(self.end);
         let att_base = next;
         self.l.plan.scratch_words = self
             .l
@@ -1539,7 +1606,7 @@ impl Gen<'_, '_> {
             dispatches: vec![Dispatch {
                 shader,
                 params,
-                workgroups: 1,
+                workgroups,
                 bindings: self.b.res.clone(),
             }],
             constant: false,

@@ -16,6 +16,7 @@ pub mod fused;
 pub mod msl;
 pub mod plan;
 pub mod program;
+pub mod report;
 pub mod sampler;
 pub mod session;
 mod templates;
@@ -32,7 +33,7 @@ pub use sampler::{DeviceSampler, SampleSettings};
 pub use session::{Feed, GpuSession, Input, StepStats, Tensor};
 pub use weights::{WeightData, bind_bundle};
 
-use zaya_ir::{Graph, WeightFormat};
+use zaya_ir::Graph;
 
 /// The WGSL modules (label, source) that running `graph` needs with weights in their
 /// declared formats on a device with `limits`, without a device: for lowering checks.
@@ -40,28 +41,5 @@ pub fn graph_shaders(
     graph: &Graph,
     limits: &wgpu::Limits,
 ) -> Result<Vec<(String, String)>, GpuError> {
-    let formats: Vec<WeightFormat> = graph.weights.iter().map(|w| w.format).collect();
-    let max = weights::max_window_bytes(limits);
-    let windows = graph
-        .weights
-        .iter()
-        .map(|w| weights::plan_windows(&w.source, w.format, &w.dims, max))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (max_bindings, max_binding_bytes) = plan::LowerInput::limits_of(limits);
-    let plan = plan::lower(
-        graph,
-        &plan::LowerInput {
-            formats: &formats,
-            windows: &windows,
-            ctx: 1,
-            max_bindings,
-            max_binding_bytes,
-            matvec: &variant::MatVecTarget::default(),
-        },
-    )?;
-    Ok(plan
-        .shaders()
-        .into_iter()
-        .map(|s| (s.label(), s.wgsl()))
-        .collect())
+    Ok(report::lower_declared(graph, limits, 1)?.wgsl(None))
 }

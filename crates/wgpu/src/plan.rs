@@ -73,10 +73,22 @@ pub struct Kernel {
     pub constant: bool,
 }
 
+/// An optimizer group (or phase of one) that no template could express, so it runs
+/// instruction by instruction, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    pub label: String,
+    pub start: usize,
+    pub end: usize,
+    pub reason: String,
+}
+
 /// A lowered graph.
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
     pub kernels: Vec<Kernel>,
+    /// Groups lowered instruction by instruction, with the reason.
+    pub refused: Vec<Refusal>,
     /// 32-bit words of each value buffer.
     pub buffers: Vec<u64>,
     /// The buffer holding each value (`None` for fused dequants).
@@ -171,16 +183,34 @@ const WG_ELEMS: u64 = 256;
 /// Lowers `g` (validated) to kernels.
 pub fn lower(g: &Graph, input: &LowerInput<'_>) -> Result<Plan> {
     let mut l = Lowering::new(g, input)?;
-    for range in g.kernel_ranges() {
-        if range.group.is_some()
-            && range.end - range.start > 1
-            && let Some(kernels) = crate::fused::lower_group(&mut l, &range)?
-        {
-            l.plan.kernels.extend(kernels);
-            continue;
-        }
-        for i in range.start..range.end {
-            l.inst(i)?;
+    for group in g.kernel_ranges() {
+        // A group of serial ops runs as several launches around its wide ops (the
+        // optimizer's plan counts the same phases), each phase a kernel of its own.
+        let phases = zaya_opt::phases(g, &group);
+        let split = phases.len() > 1;
+        for (n, phase) in phases.into_iter().enumerate() {
+            let range = zaya_ir::KernelRange {
+                group: group.group,
+                start: phase.start,
+                end: phase.end,
+            };
+            let first = l.plan.kernels.len();
+            if range.group.is_some()
+                && range.end - range.start > 1
+                && let Some(kernels) = crate::fused::lower_group(&mut l, &range)?
+            {
+                l.plan.kernels.extend(kernels);
+            } else {
+                for i in range.start..range.end {
+                    l.inst(i)?;
+                }
+            }
+            if split && range.group.is_some() {
+                let label = g.kernel_label(group.start).to_string();
+                for k in &mut l.plan.kernels[first..] {
+                    k.label = format!("{label}.{n} {}", k.label);
+                }
+            }
         }
     }
     l.plan.input_bounds = input_bounds(g);
@@ -579,23 +609,45 @@ impl<'a> Lowering<'a> {
                 let (nq, hd) = (q[0], q[1]);
                 let nkv = g.states[k_cache.index()].ty.dims[0].as_const().unwrap_or(1);
                 let ctx = self.input.ctx;
-                self.plan.scratch_words = self.plan.scratch_words.max(nq * ctx);
+                if hd > 4 * u64::from(crate::wgsl::ATTENTION_SPLIT_WG) {
+                    return Err(unsupported(i, op, format!("head dim {hd} above 256")));
+                }
+                if nkv == 0 || nq % nkv != 0 || nq / nkv > 8 {
+                    return Err(unsupported(
+                        i,
+                        op,
+                        format!("{nq} query heads over {nkv} kv heads (at most 8 per kv head)"),
+                    ));
+                }
+                // Flash-decoding: chunks of keys over the device, then a merge (see
+                // shaders/attention_split.wgsl, attention_combine.wgsl).
+                let chunk = crate::wgsl::ATTENTION_CHUNK;
+                let nch = ctx.div_ceil(chunk).max(1);
+                self.plan.scratch_words = self.plan.scratch_words.max(nq * nch * (hd + 2));
                 let mut params = [0u32; PARAM_WORDS];
-                set(&mut params, &[nq, nkv, hd, ctx]);
+                set(&mut params, &[nq, nkv, hd, ctx, 0, chunk, nch]);
                 params[4] = scale.to_bits();
-                vec![Dispatch {
-                    shader: Shader::Attention,
+                let split = Dispatch {
+                    shader: Shader::AttentionSplit,
                     params,
-                    workgroups: nq as u32,
+                    workgroups: (nkv * nch) as u32,
                     bindings: vec![
                         self.buf(i, ins[0])?,
                         self.buf(i, ins[1])?,
                         Res::State(k_cache.index()),
                         Res::State(v_cache.index()),
                         Res::Scratch,
-                        res(out_res),
                     ],
-                }]
+                };
+                let mut params = [0u32; PARAM_WORDS];
+                set(&mut params, &[nq, hd, ctx, chunk, nch]);
+                let combine = Dispatch {
+                    shader: Shader::AttentionCombine,
+                    params,
+                    workgroups: groups(nq * hd, u64::from(crate::wgsl::ATTENTION_COMBINE_WG)),
+                    bindings: vec![self.buf(i, ins[1])?, Res::Scratch, res(out_res)],
+                };
+                vec![split, combine]
             }
             Op::Reshape { .. } => unreachable!("aliased above"),
         };

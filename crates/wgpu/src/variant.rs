@@ -247,6 +247,11 @@ pub fn default_variant(
         subgroups: target.subgroups,
         stage_x: cap.stage_words > 0,
     };
+    // Few rows (the router's down_proj: 256): fewer rows per pass, so the rows still make
+    // at least 32 workgroups for the device to spread.
+    while v.rows_per_pass > 1 && total / u64::from(pass_rows(&v)) < 32 {
+        v.rows_per_pass /= 2;
+    }
     let step = pass_rows(&v);
     let want = (total / 64).clamp(step as u64, 64) as u32;
     v.rows_per_wg = (want / step).max(1) * step;

@@ -29,7 +29,17 @@ const W_MXFP4: &str = include_str!("../../../shaders/w_mxfp4.wgsl");
 const W_FLOAT: &str = include_str!("../../../shaders/w_float.wgsl");
 const ROPE: &str = include_str!("../../../shaders/rope.wgsl");
 const CONV_STEP: &str = include_str!("../../../shaders/conv_step.wgsl");
-const ATTENTION: &str = include_str!("../../../shaders/attention.wgsl");
+pub(crate) const CONV_STEP_TEAM: &str = include_str!("../../../shaders/conv_step_team.wgsl");
+const ATTENTION_SPLIT: &str = include_str!("../../../shaders/attention_split.wgsl");
+const ATTENTION_COMBINE: &str = include_str!("../../../shaders/attention_combine.wgsl");
+/// Threads of a split-K attention workgroup (`attention_split.wgsl`); it holds up to four
+/// output dims per thread.
+pub const ATTENTION_SPLIT_WG: u32 = 64;
+/// Threads of an attention-combine workgroup (`attention_combine.wgsl`).
+pub const ATTENTION_COMBINE_WG: u32 = 32;
+/// Keys per split-K chunk: a fixed size, so the chunks that hold keys grow with the position
+/// and the launch covers the capacity (chunks past the position exit at once).
+pub const ATTENTION_CHUNK: u64 = 64;
 pub(crate) const ATTENTION_HEAD: &str = include_str!("../../../shaders/attention_head.wgsl");
 
 /// Marks where a weight snippet's matvec-only part starts.
@@ -155,7 +165,10 @@ pub enum Shader {
     },
     Rope,
     ConvStep,
-    Attention,
+    /// Split-K decode attention, pass 1: per-(head, chunk) partial max, sum and output.
+    AttentionSplit,
+    /// Split-K decode attention, pass 2: the chunks' partials merged per output element.
+    AttentionCombine,
 }
 
 /// One storage binding of a kernel (binding 0 is always the params uniform).
@@ -267,7 +280,8 @@ impl Shader {
             }
             Shader::Rope => "rope".into(),
             Shader::ConvStep => "conv_step".into(),
-            Shader::Attention => "attention".into(),
+            Shader::AttentionSplit => "attention_split".into(),
+            Shader::AttentionCombine => "attention_combine".into(),
         }
     }
 
@@ -299,15 +313,23 @@ impl Shader {
             }
             Shader::Rope => vec![read("src"), read("pos"), read("inv_freq"), write("dst")],
             Shader::ConvStep => vec![read("window"), read("weight"), read("bias"), write("dst")],
-            Shader::Attention => vec![
+            Shader::AttentionSplit => vec![
                 read("q"),
                 read("pos"),
                 read("k_cache"),
                 read("v_cache"),
                 Binding {
-                    name: "scores",
+                    name: "part",
                     elem: "f32",
                     writable: true,
+                },
+            ],
+            Shader::AttentionCombine => vec![
+                read("pos"),
+                Binding {
+                    name: "part",
+                    elem: "f32",
+                    writable: false,
                 },
                 write("dst"),
             ],
@@ -380,14 +402,12 @@ impl Shader {
             }
             Shader::Rope => fill(ROPE, &[("BINDINGS", &bindings)]),
             Shader::ConvStep => fill(CONV_STEP, &[("BINDINGS", &bindings)]),
-            Shader::Attention => format!(
+            Shader::AttentionSplit => format!(
                 "{}\n{}",
-                reduce_wg(64),
-                fill(
-                    ATTENTION,
-                    &[("BINDINGS", &bindings), ("HEAD", ATTENTION_HEAD)]
-                )
+                reduce_wg(ATTENTION_SPLIT_WG),
+                fill(ATTENTION_SPLIT, &[("BINDINGS", &bindings)])
             ),
+            Shader::AttentionCombine => fill(ATTENTION_COMBINE, &[("BINDINGS", &bindings)]),
         };
         format!("{COMMON}\n{body}")
     }
@@ -550,7 +570,12 @@ pub fn all_variants(formats: &[WeightFormat]) -> Vec<Shader> {
     v.extend([CopyIndex::None, CopyIndex::Gather, CopyIndex::Position].map(Shader::Copy));
     v.extend([ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max].map(Shader::Reduce));
     v.extend([RowOp::Softmax, RowOp::RmsNorm, RowOp::Argmax].map(Shader::Row));
-    v.extend([Shader::Rope, Shader::ConvStep, Shader::Attention]);
+    v.extend([
+        Shader::Rope,
+        Shader::ConvStep,
+        Shader::AttentionSplit,
+        Shader::AttentionCombine,
+    ]);
     for &format in formats.iter().chain(&[F32_FORMAT]) {
         for indexed in [false, true] {
             v.push(Shader::MatVec { format, indexed });

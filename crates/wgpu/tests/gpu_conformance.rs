@@ -176,3 +176,66 @@ conformance! {
     tiny_c_affine_zero_all: "zaya-tiny-c", "affine", Zero, "all";
     tiny_c_mxfp4_passthrough_all: "zaya-tiny-c", "mxfp4", Passthrough, "all";
 }
+
+/// Past one split-K attention chunk (`ATTENTION_CHUNK` keys) and several: `steps` tokens of
+/// a fixed pseudo-random sequence, GPU logits and router choices against the CPU
+/// interpreter at every step (no goldens this long).
+fn long_context(fixture: &str, format: &str, skip: SkipMode, strategy: &str, steps: usize) {
+    let Some(ctx) = device() else { return };
+    assert!(steps as u64 > 4 * zaya_wgpu::wgsl::ATTENTION_CHUNK);
+    let dir = fixtures().join(fixture);
+    let bundle = Bundle::open(&dir.join(format!("bundle_{format}"))).unwrap();
+    let graph = build_decode_graph_with(&bundle.config, &bundle, GraphOptions { skip }).unwrap();
+    let (graph, _) = zaya_opt::Strategy::parse(strategy)
+        .unwrap()
+        .apply(&graph)
+        .unwrap();
+    let weights = bind_bundle(&bundle, &graph).unwrap();
+    let program = GpuProgram::new(ctx, graph.clone(), &weights).unwrap();
+    let cpu_weights = zaya_cpu::bind_bundle(&bundle, &graph).unwrap();
+    let cpu_program = Arc::new(zaya_cpu::Program::new(graph, cpu_weights).unwrap());
+    let v = bundle.config.vocab_size as u64;
+    let n_moe = bundle.config.num_moe_layers();
+    let mut read: Vec<String> = vec![LOGITS.into()];
+    read.extend((0..n_moe).map(router_output));
+    let read: Vec<&str> = read.iter().map(String::as_str).collect();
+    let mut gpu = program.session(steps + 8).unwrap();
+    let mut cpu = cpu_program.session(steps + 8).unwrap();
+    let mut worst = 0f32;
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for t in 0..steps {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let token = ((state >> 33) % v) as u32;
+        let what = format!("{fixture} {format}/{skip} {strategy} token {t}");
+        let out = gpu.step_inputs(&[Input::U32(&[token])], &read).unwrap();
+        let logits = out[0].as_f32().unwrap();
+        let cpu_logits = cpu.decode(token).unwrap();
+        worst = worst.max(max_diff(logits, cpu_logits));
+        assert!(worst <= LOGIT_TOL, "{what}: logits off the CPU by {worst}");
+        for (k, choice) in out[1..].iter().enumerate() {
+            let Tensor::U32(c) = choice else {
+                panic!("router choice is not u32")
+            };
+            assert_eq!(
+                c[0],
+                cpu.output_u32(&router_output(k)).unwrap()[0],
+                "{what}: router {k} vs CPU"
+            );
+        }
+    }
+    eprintln!("{fixture} {format}/{skip} {strategy}: {steps} tokens, worst {worst:.2e} vs CPU");
+}
+
+#[test]
+fn long_context_all_equals_the_cpu() {
+    long_context("zaya-tiny-a", "affine", SkipMode::Zero, "all", 300);
+    long_context("zaya-tiny-c", "mxfp4", SkipMode::Passthrough, "all", 300);
+}
+
+#[test]
+fn long_context_none_equals_the_cpu() {
+    long_context("zaya-tiny-b", "mxfp4", SkipMode::Zero, "none", 300);
+    long_context("zaya-tiny-a", "affine", SkipMode::Passthrough, "cca", 300);
+}

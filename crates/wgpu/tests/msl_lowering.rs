@@ -61,10 +61,14 @@ fn check_strategy(config: &Config, strategy: &str, skip: zaya_model::SkipMode) {
         },
     )
     .unwrap();
+    // A group of serial ops runs as its phases (`zaya_opt::phases`), each of more than
+    // one instruction a fused kernel.
     let grouped: usize = graph
         .kernel_ranges()
         .iter()
-        .filter(|r| r.group.is_some() && r.end - r.start > 1)
+        .filter(|r| r.group.is_some())
+        .flat_map(|r| zaya_opt::phases(&graph, r))
+        .filter(|p| p.end - p.start > 1)
         .count();
     let fused = plan
         .kernels

@@ -1,0 +1,112 @@
+// Split-K decode attention, pass 1 (flash-decoding): one workgroup per (kv head, chunk of
+// `chunk` keys) over cache[:, 0..=pos, :], for all G = nq / nkv query heads of the kv head,
+// so each K and V row is read once. Per tile of WG keys: each thread scores one key for the
+// G heads (to workgroup memory); thread g < G folds head g's tile into its running max m and
+// sum l (online softmax) and leaves exp(s - m) in place; every thread then updates its dims
+// (lid, lid + WG, ..) of the G unnormalised outputs o from the V rows. It writes (m, l, o)
+// per (query head, chunk) to `part` (hd + 2 floats each); attention_combine.wgsl merges the
+// chunks. Chunks past pos write m = -inf, l = 0, o = 0. G <= 8, hd <= 4 * WG.
+// Params: 0 nq, 1 nkv, 2 hd, 3 ctx, 4 scale (f32 bits), 5 keys per chunk, 6 chunks per head.
+
+{{BINDINGS}}
+
+const MAX_G: u32 = 8u;
+
+var<workgroup> sc: array<f32, 512>;
+var<workgroup> m_sh: array<f32, 8>;
+var<workgroup> l_sh: array<f32, 8>;
+var<workgroup> f_sh: array<f32, 8>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let nq = p(0u);
+    let nkv = p(1u);
+    let hd = p(2u);
+    let ctx = p(3u);
+    let scale = pf(4u);
+    let chunk = p(5u);
+    let nch = p(6u);
+    let gq = nq / nkv;
+    let w = wg_linear(wid, nwg);
+    let kv = w / nch;
+    let c = w % nch;
+    let live = kv < nkv;
+    let len = select(0u, min(u32(max(bitcast<f32>(pos[0]), 0.0)) + 1u, ctx), live);
+    let t0 = min(c * chunk, len);
+    let t1 = min(t0 + chunk, len);
+    let cbase = min(kv, nkv - 1u) * ctx * hd;
+    let qbase = min(kv, nkv - 1u) * gq * hd;
+    if (lid < MAX_G) {
+        m_sh[lid] = neg_inf();
+        l_sh[lid] = 0.0;
+    }
+    var acc: array<f32, 32>;
+    for (var tb = t0; tb < t1; tb = tb + WG) {
+        let t = tb + lid;
+        for (var g = 0u; g < gq; g = g + 1u) {
+            var s = neg_inf();
+            if (t < t1) {
+                var d = 0.0;
+                for (var k = 0u; k < hd; k = k + 1u) {
+                    d = d + bitcast<f32>(q[qbase + g * hd + k]) * bitcast<f32>(k_cache[cbase + t * hd + k]);
+                }
+                s = d * scale;
+            }
+            sc[g * WG + lid] = s;
+        }
+        workgroupBarrier();
+        let n = min(WG, t1 - tb);
+        if (lid < gq) {
+            let row = lid * WG;
+            var tm = neg_inf();
+            for (var k = 0u; k < n; k = k + 1u) {
+                tm = max(tm, sc[row + k]);
+            }
+            let mo = m_sh[lid];
+            let mn = max(mo, tm);
+            var sum = 0.0;
+            for (var k = 0u; k < n; k = k + 1u) {
+                let e = exp(sc[row + k] - mn);
+                sc[row + k] = e;
+                sum = sum + e;
+            }
+            let f = exp(mo - mn);
+            f_sh[lid] = f;
+            l_sh[lid] = l_sh[lid] * f + sum;
+            m_sh[lid] = mn;
+        }
+        workgroupBarrier();
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let dim = lid + j * WG;
+            if (dim < hd) {
+                for (var g = 0u; g < gq; g = g + 1u) {
+                    acc[g * 4u + j] = acc[g * 4u + j] * f_sh[g];
+                }
+                for (var k = 0u; k < n; k = k + 1u) {
+                    let v = bitcast<f32>(v_cache[cbase + (tb + k) * hd + dim]);
+                    for (var g = 0u; g < gq; g = g + 1u) {
+                        acc[g * 4u + j] = acc[g * 4u + j] + sc[g * WG + k] * v;
+                    }
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    workgroupBarrier();
+    if (live) {
+        for (var g = 0u; g < gq; g = g + 1u) {
+            let base = ((kv * gq + g) * nch + c) * (hd + 2u);
+            if (lid == 0u) {
+                part[base] = m_sh[g];
+                part[base + 1u] = l_sh[g];
+            }
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                let dim = lid + j * WG;
+                if (dim < hd) {
+                    part[base + 2u + dim] = acc[g * 4u + j];
+                }
+            }
+        }
+    }
+}
