@@ -119,3 +119,38 @@ fn prefill_graphs_dump_like_decode_graphs() {
     let (ok, _, err) = dump(&["--model", m, "--prefill", "0"]);
     assert!(!ok && err.contains("--prefill"), "{err}");
 }
+
+/// `--device`: the modeled step is labelled a model, accounts for every launch of the
+/// lowering, and a wider device models faster; an unknown name lists the known ones.
+#[test]
+fn device_profiles_model_the_lowering() {
+    let token_ms = |device: &str| -> (f64, String) {
+        let (ok, out, err) = dump(&["--device", device, "--context", "1024"]);
+        assert!(ok, "{err}");
+        assert!(out.starts_with("# MODELED (not measured)"), "{out}");
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("token: "))
+            .expect("token line");
+        assert!(line.contains("483 launches"), "{line}");
+        let ms = line["token: ".len()..].split(' ').next().unwrap();
+        (ms.parse().unwrap(), out)
+    };
+    let (m1, _) = token_ms("m1");
+    let (m4_max, table) = token_ms("M4-Max");
+    let (h200, _) = token_ms("h200");
+    assert!(m1 > m4_max && m4_max > h200, "{m1} {m4_max} {h200}");
+    // One row per kernel, with its launches summing to the total.
+    let launches: u32 = table
+        .lines()
+        .filter(|l| l.starts_with("| k") && l.as_bytes()[3].is_ascii_digit())
+        .map(|l| l.split('|').nth(2).unwrap().trim().parse::<u32>().unwrap())
+        .sum();
+    assert_eq!(launches, 483);
+    let (ok, _, err) = dump(&["--device", "m9"]);
+    assert!(!ok);
+    assert!(
+        err.contains("--device m9") && err.contains("m4-max"),
+        "{err}"
+    );
+}

@@ -68,6 +68,12 @@ pub struct DumpArgs {
     /// `lowering`/`wgsl` stages lower for).
     #[arg(long, default_value_t = 1024)]
     pub context: u64,
+    /// Print the modeled decode cost on this device instead (`m1` .. `m4-max`, `m3-ultra`,
+    /// `h200`; see docs/BENCHMARKS.md): each kernel's bytes over the bandwidth, scaled by
+    /// the share of the device its workgroups occupy, plus launches, at --context. A model,
+    /// not a measurement.
+    #[arg(long, value_name = "NAME")]
+    pub device: Option<String>,
     #[arg(long, default_value_t = SkipMode::Zero)]
     pub mod_skip: SkipMode,
     /// Dump the prefill graph over a chunk of N tokens instead of the decode graph (the
@@ -122,8 +128,97 @@ pub fn run(args: DumpArgs) -> anyhow::Result<ExitCode> {
         bail!("--kernel selects shaders of --stage wgsl");
     }
     let strategy = pick(&args.strategy, args.passes.as_deref())?;
+    if let Some(name) = &args.device {
+        let device = zaya_graph::cost_model::profile(name)?;
+        print!(
+            "{}",
+            modeled(&graph, &strategy, device, args.context.max(1))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     print!("{}", render(&graph, &strategy, &args, options)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--device`: the wgpu lowering of `strategy` costed on `device` at `context` tokens.
+fn modeled(
+    graph: &Graph,
+    strategy: &Strategy,
+    device: &zaya_graph::cost_model::DeviceProfile,
+    context: u64,
+) -> anyhow::Result<String> {
+    use std::fmt::Write;
+    use zaya_graph::cost_model::{KernelWork, model};
+    let (optimized, _) = strategy.apply(graph)?;
+    let lowered = zaya_wgpu::report::lower_declared(
+        &optimized,
+        &zaya_wgpu::report::portable_limits(),
+        context,
+    )?;
+    // One row per kernel: its dispatches' bytes, workgroups and launches summed.
+    let mut work: Vec<KernelWork> = vec![];
+    let mut last = None;
+    for d in lowered.dispatches(&optimized) {
+        if last != Some(d.kernel) {
+            let k = &lowered.plan.kernels[d.kernel];
+            work.push(KernelWork {
+                name: format!("k{} {}", d.kernel, k.label),
+                bytes: 0,
+                workgroups: 0,
+                dispatches: 0,
+            });
+            last = Some(d.kernel);
+        }
+        let k = work.last_mut().expect("pushed above");
+        k.bytes += d.read_bytes;
+        k.workgroups = k.workgroups.max(d.workgroups as u64);
+        k.dispatches += 1;
+    }
+    let t = model(device, &work);
+    let mut out = String::new();
+    writeln!(
+        out,
+        "# MODELED (not measured) decode step of strategy `{}` on {} at context {context}",
+        strategy.name, device.name
+    )?;
+    writeln!(
+        out,
+        "# {:.0} GB/s, {} cores x {} workgroups to saturate, {} us per launch; source: {}",
+        device.bandwidth_gbs,
+        device.cores,
+        device.workgroups_per_core,
+        device.launch_us,
+        device.source
+    )?;
+    let launches: u32 = work.iter().map(|k| k.dispatches).sum();
+    writeln!(
+        out,
+        "token: {:.3} ms ({:.1} tok/s), {} read, {launches} launches ({:.3} ms of launches), \
+         {:.1} % of bandwidth",
+        t.micros / 1e3,
+        t.tokens_per_second(),
+        zaya_wgpu::report::human(t.bytes),
+        launches as f64 * device.launch_us / 1e3,
+        100.0 * t.bandwidth_share()
+    )?;
+    writeln!(
+        out,
+        "\n| kernel | launches | workgroups | read | occupancy | modeled us |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|---:|---:|")?;
+    for (k, w) in t.kernels.iter().zip(&work) {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.2} | {:.2} |",
+            k.name,
+            w.dispatches,
+            k.workgroups,
+            zaya_wgpu::report::human(k.bytes),
+            k.occupancy,
+            k.micros
+        )?;
+    }
+    Ok(out)
 }
 
 fn pick(strategy: &str, passes: Option<&[String]>) -> anyhow::Result<Strategy> {
