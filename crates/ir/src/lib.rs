@@ -37,3 +37,4 @@ pub use op::{BinaryOp, Effect, Op, ReduceOp, UnaryOp};
 pub use parse::{ParseError, parse};
 pub use shape::{Dim, Dims, TensorType};
 pub use spec::{Arity, OpSpec, Operand};
+pub use transform::Fused;
