@@ -17,7 +17,7 @@
 //!     Pattern::op("mul", [Pattern::var("x"), Pattern::constant(1.0)]).commutative(),
 //!     |rw, m, _log| {
 //!         rw.replace_all_uses(m.value(), m["x"]);
-//!         Outcome::Changed { from: m.root + 1, revisit: vec![] }
+//!         Outcome::resume(m.root + 1)
 //!     },
 //! )
 //! .when(|rw, m| rw.ty(m["x"]) == rw.ty(m.value()));
@@ -397,4 +397,33 @@ pub fn rewrite(graph: &Graph, rules: &[Rule<'_>], log: &mut PassLog) -> Graph {
         }
     }
     rw.into_graph()
+}
+
+impl Outcome {
+    /// Changed from `pos` on, nothing earlier to look at again.
+    pub fn resume(pos: usize) -> Outcome {
+        Outcome::Changed {
+            from: pos,
+            revisit: vec![],
+        }
+    }
+}
+
+/// A pass made of rules, built afresh for each run (so rules may keep per-run state).
+pub struct RulePass {
+    pub name: &'static str,
+    pub describe: &'static str,
+    pub rules: fn() -> Vec<Rule<'static>>,
+}
+
+impl crate::Pass for RulePass {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn describe(&self) -> &str {
+        self.describe
+    }
+    fn run(&self, graph: &Graph, log: &mut PassLog) -> Graph {
+        rewrite(graph, &(self.rules)(), log)
+    }
 }

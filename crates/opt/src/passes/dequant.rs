@@ -38,10 +38,7 @@ impl Pass for FuseDequant {
                     let copy = rw.duplicate_inst(m.root);
                     let new = rw.insts[copy].outputs[0];
                     rw.replace_input(reader + 1, out, new);
-                    Outcome::Changed {
-                        from: m.root,
-                        revisit: vec![],
-                    }
+                    Outcome::resume(m.root)
                 },
             )
             .when(move |rw, m| loose(rw, m.root) && rw.readers(m.value()).len() > 1),
@@ -76,10 +73,7 @@ fn fold(rw: &mut Rewriter, m: &crate::rewrite::Match, log: &mut PassLog) -> Outc
     match rw.fuse(&members, &label) {
         Ok(fused) => {
             log.note(what);
-            Outcome::Changed {
-                from: fused.first,
-                revisit: vec![],
-            }
+            Outcome::resume(fused.first)
         }
         Err(e) => {
             log.skip(format!("{what}: {e}"));
