@@ -10,55 +10,32 @@
 use std::sync::Arc;
 use zaya_graph::cpu::{DenseWeight, Input, Program, WeightRows};
 use zaya_graph::ir::{BinaryOp, DType, Graph, Op, TensorType, UnaryOp, WeightFormat};
-use zaya_graph::opt::{Pass, PassLog, Plan, PlanOptions, Strategy};
+use zaya_graph::opt::rewrite::{Outcome, Pattern, Rule, RulePass};
+use zaya_graph::opt::{Pass, Plan, PlanOptions, Strategy};
 
-/// A custom pass: `mul x, const{1.0}` is `x`. Rewires readers and lets `dce` clean up.
-struct DropMulByOne;
-
-impl Pass for DropMulByOne {
-    fn name(&self) -> &'static str {
-        "drop_mul_by_one"
-    }
-    fn describe(&self) -> &'static str {
-        "replace x * 1.0 by x"
-    }
-    fn run(&self, graph: &Graph, log: &mut PassLog) -> Graph {
-        let mut g = graph.clone();
-        let is_one = |g: &Graph, v: zaya_graph::ir::ValueId| {
-            g.producer(v).is_some_and(
-                |p| matches!(&g.insts[p.index()].op, Op::Const { values } if values == &[1.0]),
+/// A custom pass of one rule: `x * 1 -> x` (readers take `x`; `dce` removes the multiply).
+const DROP_MUL_BY_ONE: RulePass = RulePass {
+    name: "drop_mul_by_one",
+    describe: "replace x * 1.0 by x",
+    rules: || {
+        vec![
+            Rule::new(
+                "mul_by_one",
+                Pattern::op("mul", [Pattern::var("x"), Pattern::constant(1.0)]).commutative(),
+                |rw, m, log| {
+                    rw.replace_all_uses(m.value(), m["x"]);
+                    log.note(format!(
+                        "dropped multiplication by one at instruction {}",
+                        m.root
+                    ));
+                    Outcome::resume(m.root + 1)
+                },
             )
-        };
-        for i in 0..g.insts.len() {
-            let inst = g.insts[i].clone();
-            let Op::Binary { op: BinaryOp::Mul } = inst.op else {
-                continue;
-            };
-            let (a, b) = (inst.inputs[0], inst.inputs[1]);
-            let keep = if is_one(&g, b) {
-                a
-            } else if is_one(&g, a) {
-                b
-            } else {
-                continue;
-            };
-            if g.ty(keep) != g.ty(inst.outputs[0]) {
-                continue; // a broadcast: not a no-op
-            }
-            let out = inst.outputs[0];
-            for j in i + 1..g.insts.len() {
-                g.replace_input(j, out, keep);
-            }
-            for (_, o) in g.outputs.iter_mut() {
-                if *o == out {
-                    *o = keep;
-                }
-            }
-            log.note(format!("dropped multiplication by one at instruction {i}"));
-        }
-        g
-    }
-}
+            // Not a broadcast (`x: f32[1] * ones[32]` is not `x`).
+            .when(|rw, m| rw.ty(m["x"]) == rw.ty(m.value())),
+        ]
+    },
+};
 
 fn build() -> Graph {
     let mut g = Graph::new("example");
@@ -115,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The custom pass first, then the built-in ones (a strategy is just an ordered pass list).
     let builtin = Strategy::parse("dequant+epilogue")?;
-    let mut passes: Vec<Arc<dyn Pass>> = vec![Arc::new(DropMulByOne)];
+    let mut passes: Vec<Arc<dyn Pass>> = vec![Arc::new(DROP_MUL_BY_ONE)];
     passes.extend(builtin.passes);
     let strategy = Strategy::new("custom+dequant+epilogue", passes);
     let (optimized, logs) = strategy.apply(&graph)?;

@@ -69,6 +69,12 @@ impl Graph {
         if !operands.is_empty() {
             write!(f, " {}", operands.join(", "))?;
         }
+        if let Some(s) = inst.scope {
+            match self.scopes.get(s as usize) {
+                Some(name) => write!(f, "  #{name}")?,
+                None => write!(f, "  #?{s}")?,
+            }
+        }
         let names: Vec<&str> = inst
             .outputs
             .iter()
@@ -90,16 +96,12 @@ impl Graph {
             writeln!(f, "  symbol {}", s.name())?;
         }
         for (i, w) in self.weights.iter().enumerate() {
-            writeln!(
-                f,
-                "  weight @{i} = {}{:?} \"{}\"",
-                w.format, w.dims, w.source
-            )?;
+            writeln!(f, "  weight @{i} = {}{:?} {:?}", w.format, w.dims, w.source)?;
         }
         for (i, s) in self.states.iter().enumerate() {
             write!(f, "  state ${i} = ")?;
             fmt_type(&s.ty, f, &|s| self.sym_name(s))?;
-            writeln!(f, " \"{}\"", s.name)?;
+            writeln!(f, " {:?}", s.name)?;
         }
         for v in &self.inputs {
             let val = &self.values[v.index()];

@@ -17,6 +17,7 @@ pub mod graph;
 pub mod ids;
 pub mod module;
 pub mod op;
+pub mod parse;
 pub mod shape;
 pub mod spec;
 pub mod transform;
@@ -33,5 +34,7 @@ pub use graph::{
 pub use ids::{GroupId, InstId, StateId, SymId, ValueId, WeightId};
 pub use module::{Function, Module};
 pub use op::{BinaryOp, Effect, Op, ReduceOp, UnaryOp};
+pub use parse::{ParseError, parse};
 pub use shape::{Dim, Dims, TensorType};
 pub use spec::{Arity, OpSpec, Operand};
+pub use transform::Fused;

@@ -109,6 +109,15 @@ impl Graph {
     }
 }
 
+/// What [`Graph::fuse_reordering`] did: the new group, and the instructions it moved:
+/// position `first + k` now holds the instruction that was at `moved[k]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fused {
+    pub group: GroupId,
+    pub first: usize,
+    pub moved: Vec<usize>,
+}
+
 /// Surgery used by fusion passes. Each call leaves the graph valid and canonical.
 impl Graph {
     /// For every value, the instructions that read it (in program order, repeats kept once).
@@ -142,7 +151,7 @@ impl Graph {
             *o = ValueId::from_index(self.values.len() - 1);
         }
         self.insts.insert(inst + 1, copy);
-        self.refresh_defs();
+        self.refresh_span(inst + 1, self.insts.len());
         inst + 1
     }
 
@@ -157,7 +166,12 @@ impl Graph {
 
     /// Recomputes every `ValueDef` from program order (after moving instructions).
     fn refresh_defs(&mut self) {
-        for (i, inst) in self.insts.iter().enumerate() {
+        self.refresh_span(0, self.insts.len());
+    }
+
+    /// Recomputes the `ValueDef`s of the instructions at `start..end`.
+    fn refresh_span(&mut self, start: usize, end: usize) {
+        for (i, inst) in self.insts.iter().enumerate().take(end).skip(start) {
             for (k, o) in inst.outputs.iter().enumerate() {
                 self.values[o.index()].def = ValueDef::Inst(InstId::from_index(i), k as u32);
             }
@@ -169,6 +183,12 @@ impl Graph {
     /// what the members need goes before it, everything else in the span after it. Fails,
     /// leaving the graph untouched, when a member needs something that needs another member.
     pub fn fuse(&mut self, members: &[usize], label: &str) -> Result<crate::GroupId, String> {
+        self.fuse_reordering(members, label).map(|f| f.group)
+    }
+
+    /// [`Graph::fuse`], reporting how the instructions moved (rewriters that index
+    /// instructions by position follow the move instead of rescanning the graph).
+    pub fn fuse_reordering(&mut self, members: &[usize], label: &str) -> Result<Fused, String> {
         let mut is_member = vec![false; self.insts.len()];
         for &m in members {
             is_member[m] = true;
@@ -243,20 +263,26 @@ impl Graph {
             let j = first + k;
             if is_member[j] {
                 inst.group = Some(group);
-                inside.push(inst);
+                inside.push((j, inst));
             } else if needed[k] {
-                before.push(inst);
+                before.push((j, inst));
             } else {
-                after.push(inst);
+                after.push((j, inst));
             }
         }
         let tail = self.insts.split_off(first);
-        self.insts.extend(before);
-        self.insts.extend(inside);
-        self.insts.extend(after);
+        let mut moved = Vec::with_capacity(last + 1 - first);
+        for (j, inst) in before.into_iter().chain(inside).chain(after) {
+            moved.push(j);
+            self.insts.push(inst);
+        }
         self.insts.extend(tail);
-        self.refresh_defs();
-        Ok(group)
+        self.refresh_span(first, last + 1);
+        Ok(Fused {
+            group,
+            first,
+            moved,
+        })
     }
 
     /// For each instruction in `first..=last`, the instructions in the span it depends on

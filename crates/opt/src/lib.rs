@@ -9,6 +9,7 @@
 pub mod pass;
 pub mod passes;
 pub mod plan;
+pub mod rewrite;
 pub mod strategy;
 
 pub use pass::{OptError, Pass, PassLog, run_passes};

@@ -5,6 +5,7 @@
 
 use super::{describe, kernel_of};
 use crate::pass::{Pass, PassLog};
+use crate::rewrite::{Outcome, Pattern, Rewriter, Rule, rewrite};
 use zaya_ir::{Graph, Op};
 
 pub struct FuseDequant;
@@ -19,53 +20,65 @@ impl Pass for FuseDequant {
     }
 
     fn run(&self, graph: &Graph, log: &mut PassLog) -> Graph {
-        let mut g = graph.clone();
-        loop {
-            let users = g.users();
-            let next = g.insts.iter().enumerate().find(|(_, inst)| {
-                matches!(inst.op, Op::Dequant { .. })
-                    && inst.group.is_none()
-                    && !g.is_output(inst.outputs[0])
-                    && !users[inst.outputs[0].index()].is_empty()
-            });
-            let Some((d, inst)) = next else { break };
-            let out = inst.outputs[0];
-            let readers = &users[out.index()];
-            if readers.len() > 1 {
-                // Give the last reader a private copy; the loop comes back for the rest.
-                let reader = *readers.last().unwrap_or(&d);
-                let copy = g.duplicate_inst(d);
-                let new = g.insts[copy].outputs[0];
-                g.replace_input(reader + 1, out, new);
-                continue;
-            }
-            let reader = readers[0];
-            let consumer = kernel_of(&g, reader);
-            // A row lookup (an embedding row) names its kernel; otherwise the reader does.
-            let label = match (
-                g.insts[reader].group,
-                g.insts[d].inputs.is_empty(),
-                &g.insts[reader].op,
-            ) {
-                (None, false, op) if op.is_elementwise() => "lookup".to_string(),
-                _ => g.kernel_label(reader).to_string(),
-            };
-            let what = format!(
-                "fused dequant of @{} into {}",
-                weight_of(&g, d),
-                describe(&g, &consumer)
-            );
-            let mut members: Vec<usize> = (consumer.start..consumer.end).collect();
-            members.push(d);
-            match g.fuse(&members, &label) {
-                Ok(_) => log.note(what),
-                Err(e) => {
-                    log.skip(format!("{what}: {e}"));
-                    break;
-                }
-            }
+        // A loose decode that something reads (and that is not itself a result).
+        let loose = |rw: &Rewriter, d: usize| {
+            let out = rw.insts[d].outputs[0];
+            rw.insts[d].group.is_none() && !rw.is_output(out) && rw.is_read(out)
+        };
+        let rules = [
+            // Several readers: the last one gets a private copy, then the rule looks again.
+            Rule::new(
+                "dequant.copy_per_reader",
+                Pattern::any("dequant"),
+                |rw, m, _| {
+                    let out = m.value();
+                    let Some(&reader) = rw.readers(out).last() else {
+                        return Outcome::Unchanged;
+                    };
+                    let copy = rw.duplicate_inst(m.root);
+                    let new = rw.insts[copy].outputs[0];
+                    rw.replace_input(reader + 1, out, new);
+                    Outcome::resume(m.root)
+                },
+            )
+            .when(move |rw, m| loose(rw, m.root) && rw.readers(m.value()).len() > 1),
+            // One reader: join its kernel.
+            Rule::new("dequant.into_reader", Pattern::any("dequant"), fold)
+                .when(move |rw, m| loose(rw, m.root)),
+        ];
+        rewrite(graph, &rules, log)
+    }
+}
+
+fn fold(rw: &mut Rewriter, m: &crate::rewrite::Match, log: &mut PassLog) -> Outcome {
+    let d = m.root;
+    let reader = rw.readers(m.value())[0];
+    let consumer = kernel_of(rw, reader);
+    // A row lookup (an embedding row) names its kernel; otherwise the reader does.
+    let label = match (
+        rw.insts[reader].group,
+        rw.insts[d].inputs.is_empty(),
+        &rw.insts[reader].op,
+    ) {
+        (None, false, op) if op.is_elementwise() => "lookup".to_string(),
+        _ => rw.kernel_label(reader).to_string(),
+    };
+    let what = format!(
+        "fused dequant of @{} into {}",
+        weight_of(rw, d),
+        describe(rw, &consumer)
+    );
+    let mut members: Vec<usize> = (consumer.start..consumer.end).collect();
+    members.push(d);
+    match rw.fuse(&members, &label) {
+        Ok(fused) => {
+            log.note(what);
+            Outcome::resume(fused.first)
         }
-        g
+        Err(e) => {
+            log.skip(format!("{what}: {e}"));
+            Outcome::Stop
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 
 use super::{describe, is_elementwise_unit, kernel_of, producer};
 use crate::pass::{Pass, PassLog};
+use crate::rewrite::{Outcome, Pattern, Rewriter, Rule, rewrite};
+use std::cell::RefCell;
 use zaya_ir::{Graph, KernelRange, Op};
 
 pub struct FuseEpilogue;
@@ -20,24 +22,23 @@ impl Pass for FuseEpilogue {
     }
 
     fn run(&self, graph: &Graph, log: &mut PassLog) -> Graph {
-        let mut g = graph.clone();
-        let mut refused: Vec<String> = Vec::new();
-        'again: loop {
-            let users = g.users();
-            for anchor in g.kernel_ranges() {
-                if !is_anchor(&g, &anchor) {
-                    continue;
-                }
-                for candidate in consumers(&g, &anchor, &users) {
-                    let Some(pulled) = absorbable(&g, &anchor, &candidate, &users) else {
+        // Fusions `Graph::fuse` refused: not tried again while the kernels are where they were.
+        let refused: RefCell<Vec<String>> = RefCell::new(Vec::new());
+        let rule = Rule::new(
+            "epilogue.into_producer",
+            Pattern::Inst(|g, i| kernel_of(g, i).start == i && is_anchor(g, &kernel_of(g, i))),
+            |rw, m, log| {
+                let anchor = kernel_of(rw, m.root);
+                for candidate in consumers(rw, &anchor) {
+                    let Some(pulled) = absorbable(rw, &anchor, &candidate) else {
                         continue;
                     };
                     let what = format!(
                         "{} into {}",
-                        describe(&g, &candidate),
-                        describe(&g, &anchor)
+                        describe(rw, &candidate),
+                        describe(rw, &anchor)
                     );
-                    if refused.contains(&what) {
+                    if refused.borrow().contains(&what) {
                         continue;
                     }
                     let mut members: Vec<usize> = (anchor.start..anchor.end).collect();
@@ -45,23 +46,53 @@ impl Pass for FuseEpilogue {
                     for p in &pulled {
                         members.extend(p.start..p.end);
                     }
-                    let label = g.kernel_label(anchor.start).to_string();
-                    match g.fuse(&members, &label) {
-                        Ok(_) => {
+                    let label = rw.kernel_label(anchor.start).to_string();
+                    match rw.fuse(&members, &label) {
+                        Ok(fused) => {
                             log.note(format!("fused {what}"));
-                            continue 'again;
+                            let end = fused.first + fused.moved.len();
+                            return Outcome::Changed {
+                                from: fused.first,
+                                revisit: producers_before(rw, fused.first, end),
+                            };
                         }
                         Err(e) => {
                             log.skip(format!("{what}: {e}"));
-                            refused.push(what);
+                            refused.borrow_mut().push(what);
                         }
                     }
                 }
-            }
-            break;
-        }
-        g
+                Outcome::Unchanged
+            },
+        );
+        rewrite(graph, &[rule], log)
     }
+}
+
+/// The earlier kernels (before `first`) whose epilogue choices a fusion of `first..end` may
+/// have changed: those producing inputs of the moved instructions, or of the kernels that
+/// read what they compute (a consumer of theirs may now be a different kernel).
+fn producers_before(rw: &Rewriter, first: usize, end: usize) -> Vec<usize> {
+    let mut readers: Vec<usize> = (first..end).collect();
+    for i in first..end {
+        for &o in &rw.insts[i].outputs {
+            for r in rw.reader_positions(o).filter(|&r| r >= end) {
+                let k = kernel_of(rw, r);
+                readers.extend(k.start..k.end);
+            }
+        }
+    }
+    let mut out: Vec<usize> = Vec::new();
+    for i in readers {
+        for &v in &rw.insts[i].inputs {
+            if let Some(p) = producer(rw, v).filter(|&p| p < first) {
+                out.push(kernel_of(rw, p).start);
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// Kernels whose outputs an epilogue can ride on: matvecs and elementwise chains (e.g. the
@@ -82,11 +113,11 @@ fn is_row_lookup(g: &Graph, k: &KernelRange) -> bool {
 }
 
 /// Elementwise kernels reading an output of `anchor`.
-fn consumers(g: &Graph, anchor: &KernelRange, users: &[Vec<usize>]) -> Vec<KernelRange> {
+fn consumers(g: &Rewriter, anchor: &KernelRange) -> Vec<KernelRange> {
     let mut out: Vec<KernelRange> = Vec::new();
     for i in anchor.start..anchor.end {
         for o in &g.insts[i].outputs {
-            for &u in &users[o.index()] {
+            for u in g.readers(*o) {
                 if u >= anchor.start && u < anchor.end {
                     continue;
                 }
@@ -120,10 +151,9 @@ fn same_scope(g: &Graph, a: &KernelRange, b: &KernelRange) -> bool {
 /// an elementwise kernel read only by the candidate (pulled in). Shapes must match an
 /// anchor operand or be a single element.
 fn absorbable(
-    g: &Graph,
+    g: &Rewriter,
     anchor: &KernelRange,
     candidate: &KernelRange,
-    users: &[Vec<usize>],
 ) -> Option<Vec<KernelRange>> {
     if !same_scope(g, anchor, candidate) {
         return None;
@@ -150,9 +180,8 @@ fn absorbable(
             let private = (side.start..side.end).all(|s| {
                 g.insts[s].outputs.iter().all(|o| {
                     !g.is_output(*o)
-                        && users[o.index()]
-                            .iter()
-                            .all(|&u| inside(candidate, u) || inside(&side, u))
+                        && g.reader_positions(*o)
+                            .all(|u| inside(candidate, u) || inside(&side, u))
                 })
             });
             let ready = (side.start..side.end).all(|s| {

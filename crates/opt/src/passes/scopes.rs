@@ -1,7 +1,7 @@
 //! `cca`, `router`, `head`: fuse every builder scope with a given suffix into one kernel
-//! (rewrite rules as data: the scope names are the only model knowledge here). Cheap
-//! producers that the scope shares with the outside (constants, symbols, weight decodes)
-//! are copied in.
+//! (rewrite rules as data: the scope names are the only model knowledge here). Producers
+//! outside the scope stay outside (the builder writes a scope's own decodes inside it;
+//! `tests/filetests/router.zir`).
 
 use crate::pass::{Pass, PassLog};
 use zaya_ir::Graph;
