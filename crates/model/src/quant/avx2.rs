@@ -279,6 +279,7 @@ fn widen8<const DT: u8>(bytes: &[u8], g0: usize, run: usize) -> [f32; 8] {
 }
 
 /// MXFP4 rows (E2M1 codes, E8M0 scales), groups of `group`.
+#[allow(clippy::needless_range_loop)] // one index walks several parallel arrays
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn mxfp4<const R: usize>(

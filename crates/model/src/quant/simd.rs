@@ -478,6 +478,7 @@ fn mxfp4<const FMA: bool, const R: usize>(
 }
 
 /// Float rows of dtype `DT`; the tail goes to lanes `i % 16`.
+#[allow(clippy::needless_range_loop)] // one index walks several parallel arrays
 #[inline(always)]
 fn float<const FMA: bool, const R: usize, const DT: u8>(packed: [&[u8]; R], x: &[f32]) -> [f32; R] {
     let mut acc = [[0.0f32; LANES]; R];
