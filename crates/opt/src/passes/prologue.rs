@@ -4,6 +4,7 @@
 
 use super::{contains_matvec, describe, kernel_of};
 use crate::pass::{Pass, PassLog};
+use crate::rewrite::Rewriter;
 use zaya_ir::{Graph, KernelRange, Op};
 
 pub struct FuseNormPrologue;
@@ -18,10 +19,11 @@ impl Pass for FuseNormPrologue {
     }
 
     fn run(&self, graph: &Graph, log: &mut PassLog) -> Graph {
-        let mut g = graph.clone();
+        // The Rewriter keeps every value's readers up to date across the copies and fusions,
+        // so a rescan after a rewrite does not recompute `Graph::users` (which dominated).
+        let mut g = Rewriter::new(graph.clone());
         let mut refused: Vec<String> = Vec::new();
         'again: loop {
-            let users = g.users();
             for n in 0..g.insts.len() {
                 // Look at the op before anything else: most instructions are not norms, and
                 // this scan runs again after every rewrite.
@@ -35,7 +37,7 @@ impl Pass for FuseNormPrologue {
                 }
                 let readers: Vec<KernelRange> = {
                     let mut ks: Vec<KernelRange> = Vec::new();
-                    for &u in &users[norm_out.index()] {
+                    for u in g.readers(norm_out) {
                         let k = kernel_of(&g, u);
                         if !ks.contains(&k) {
                             ks.push(k);
@@ -88,7 +90,7 @@ impl Pass for FuseNormPrologue {
             }
             break;
         }
-        g
+        g.into_graph()
     }
 }
 
