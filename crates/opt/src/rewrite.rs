@@ -122,6 +122,31 @@ impl Rewriter {
         copy
     }
 
+    /// [`Graph::duplicate_range`]: the copies (right after `end`) read what the originals
+    /// read, or each other's outputs; returns the original -> copy map of values.
+    pub fn duplicate_range(&mut self, start: usize, end: usize) -> Vec<(ValueId, ValueId)> {
+        let map = self.g.duplicate_range(start, end);
+        let count = end - start;
+        let first_key = self.pos.len() as u32;
+        let keys: Vec<u32> = (first_key..first_key + count as u32).collect();
+        self.key.splice(end..end, keys.iter().copied());
+        self.pos.extend(end..end + count);
+        for at in end + count..self.key.len() {
+            self.pos[self.key[at] as usize] = at;
+        }
+        self.readers.resize(self.g.values.len(), SmallVec::new());
+        for (c, &key) in keys.iter().enumerate() {
+            for i in 0..self.g.insts[end + c].inputs.len() {
+                let v = self.g.insts[end + c].inputs[i];
+                let list = &mut self.readers[v.index()];
+                if !list.contains(&key) {
+                    list.push(key);
+                }
+            }
+        }
+        map
+    }
+
     /// Makes instruction `inst` read `new` wherever it read `old`.
     pub fn replace_input(&mut self, inst: usize, old: ValueId, new: ValueId) {
         if old == new {

@@ -84,3 +84,44 @@ fn a_name_bound_twice_must_be_one_value() {
     let out = rewrite(&g, &rules, &mut PassLog::default());
     assert_eq!(out, g);
 }
+
+/// `Rewriter::duplicate_range` (used by `norm_prologue`) must leave every value's readers
+/// what `Graph::users` says of the edited graph, copies and shifted instructions included.
+#[test]
+fn readers_follow_a_duplicated_range() {
+    let g = parse(
+        "graph g {
+  input %x: f32[4]
+  %a: f32[4] = exp %x
+  %b: f32[4] = mul %a, %x
+  %c: f32[4] = add %b, %a
+  %d: f32[4] = add %c, %b
+  output d = %d
+}",
+    )
+    .unwrap();
+    let mut rw = zaya_opt::rewrite::Rewriter::new(g);
+    let check = |rw: &zaya_opt::rewrite::Rewriter| {
+        let users = rw.users();
+        assert_eq!(users.len(), rw.values.len());
+        for (v, expected) in users.iter().enumerate() {
+            let id = zaya_ir::ValueId::from_index(v);
+            assert_eq!(
+                &rw.readers(id).to_vec(),
+                expected,
+                "readers of %{v}\n{}",
+                **rw
+            );
+        }
+    };
+    // Copy `a` and `b` (b reads a): the copies land after b, `c` and `d` shift by two.
+    let map = rw.duplicate_range(0, 2);
+    assert_eq!(map.len(), 2);
+    assert_eq!(rw.insts.len(), 6);
+    check(&rw);
+    // The last reader takes the copy of `b`: readers move with it.
+    let (old_b, new_b) = map[1];
+    rw.replace_input(5, old_b, new_b);
+    check(&rw);
+    assert!(rw.readers(new_b).contains(&5));
+}

@@ -4,6 +4,7 @@
 
 use super::{contains_matvec, describe, kernel_of};
 use crate::pass::{Pass, PassLog};
+use crate::rewrite::Rewriter;
 use zaya_ir::{Graph, KernelRange, Op};
 
 pub struct FuseNormPrologue;
@@ -18,22 +19,25 @@ impl Pass for FuseNormPrologue {
     }
 
     fn run(&self, graph: &Graph, log: &mut PassLog) -> Graph {
-        let mut g = graph.clone();
+        // The Rewriter keeps every value's readers up to date across the copies and fusions,
+        // so a rescan after a rewrite does not recompute `Graph::users` (which dominated).
+        let mut g = Rewriter::new(graph.clone());
         let mut refused: Vec<String> = Vec::new();
         'again: loop {
-            let users = g.users();
             for n in 0..g.insts.len() {
-                let inst = g.insts[n].clone();
-                if !matches!(inst.op, Op::RmsNorm { .. }) {
+                // Look at the op before anything else: most instructions are not norms, and
+                // this scan runs again after every rewrite.
+                if !matches!(g.insts[n].op, Op::RmsNorm { .. }) {
                     continue;
                 }
+                let norm_out = g.insts[n].outputs[0];
                 let unit = kernel_of(&g, n);
-                if !is_norm_unit(&g, &unit) || g.is_output(inst.outputs[0]) {
+                if !is_norm_unit(&g, &unit) || g.is_output(norm_out) {
                     continue;
                 }
                 let readers: Vec<KernelRange> = {
                     let mut ks: Vec<KernelRange> = Vec::new();
-                    for &u in &users[inst.outputs[0].index()] {
+                    for u in g.readers(norm_out) {
                         let k = kernel_of(&g, u);
                         if !ks.contains(&k) {
                             ks.push(k);
@@ -48,7 +52,6 @@ impl Pass for FuseNormPrologue {
                 if refused.contains(&what) {
                     continue;
                 }
-                let norm_out = inst.outputs[0];
                 if readers.len() > 1 {
                     // Give the last reader kernel its own copy of the norm.
                     let last = readers[readers.len() - 1].clone();
@@ -87,7 +90,7 @@ impl Pass for FuseNormPrologue {
             }
             break;
         }
-        g
+        g.into_graph()
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::{contains_matvec, describe, producer};
 use crate::pass::{Pass, PassLog};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use zaya_ir::{Graph, KernelRange, Op, ValueId, WeightId};
 
 pub struct FuseSiblings;
@@ -63,11 +63,19 @@ impl Pass for FuseSiblings {
                 .filter(|k| contains_matvec(&g, k))
                 .collect();
             let keys: Vec<_> = kernels.iter().map(|k| row_inputs(&g, k)).collect();
+            // Kernels with one row input, by that input, in program order: the pairs below are
+            // visited in the order of a scan over all later kernels, without comparing each.
+            let mut same: HashMap<&(RowInput, Option<ValueId>), Vec<usize>> = HashMap::new();
+            for (i, key) in keys.iter().enumerate() {
+                if let [only] = key.as_slice() {
+                    same.entry(only).or_default().push(i);
+                }
+            }
             for a in 0..kernels.len() {
-                for b in a + 1..kernels.len() {
-                    if keys[a].len() != 1 || keys[a] != keys[b] {
-                        continue;
-                    }
+                let [only] = keys[a].as_slice() else {
+                    continue;
+                };
+                for &b in same[only].iter().filter(|&&b| b > a) {
                     let (da, db) = (describe(&g, &kernels[a]), describe(&g, &kernels[b]));
                     if refused.contains(&(da.clone(), db.clone())) {
                         continue;
