@@ -1,7 +1,7 @@
 //! How the interpreter reads weights: by rows, so a packed weight stays packed.
 
 use rayon::prelude::*;
-use zaya_model::quant::{self, Row};
+use zaya_model::quant;
 
 /// A weight seen as `rows x cols` f32 values (leading axes flattened into rows). `Send + Sync`
 /// so a program can be shared by sessions on several threads.
@@ -70,12 +70,7 @@ impl WeightRows for zaya_model::PackedWeight<'_> {
         zaya_model::PackedWeight::cols(self)
     }
     fn dequant_row(&self, row: usize, out: &mut [f32]) {
-        let (p, s, b) = quant::row_layout(self.format, self.cols());
-        let bytes = Row {
-            packed: &self.packed[row * p..(row + 1) * p],
-            scales: self.scales.map_or(&[], |v| &v[row * s..(row + 1) * s]),
-            biases: self.biases.map_or(&[], |v| &v[row * b..(row + 1) * b]),
-        };
+        let bytes = self.row_range(row, row + 1);
         quant::simd::dequant_row(self.format, bytes, &mut out[..self.cols()])
     }
     fn dot_row(&self, row: usize, x: &[f32]) -> f32 {
@@ -86,13 +81,7 @@ impl WeightRows for zaya_model::PackedWeight<'_> {
         p + s + b
     }
     fn dot_rows(&self, row0: usize, x: &[f32], out: &mut [f32]) {
-        let (p, s, b) = quant::row_layout(self.format, self.cols());
-        let (r0, r1) = (row0, row0 + out.len());
-        let rows = Row {
-            packed: &self.packed[r0 * p..r1 * p],
-            scales: self.scales.map_or(&[], |v| &v[r0 * s..r1 * s]),
-            biases: self.biases.map_or(&[], |v| &v[r0 * b..r1 * b]),
-        };
+        let rows = self.row_range(row0, row0 + out.len());
         quant::dot_rows(self.format, rows, &x[..self.cols()], out)
     }
 }

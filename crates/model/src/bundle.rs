@@ -423,11 +423,16 @@ impl<'a> PackedWeight<'a> {
 
     /// Bytes of row `row` (panics if `row >= rows()`: a caller bug, not bad input).
     fn row(&self, row: usize) -> Row<'a> {
+        self.row_range(row, row + 1)
+    }
+
+    /// Bytes of rows `r0 .. r1`, consecutive in each part (panics past `rows()`).
+    pub fn row_range(&self, r0: usize, r1: usize) -> Row<'a> {
         let (p, s, b) = quant::row_layout(self.format, self.cols());
         Row {
-            packed: &self.packed[row * p..(row + 1) * p],
-            scales: self.scales.map_or(&[], |x| &x[row * s..(row + 1) * s]),
-            biases: self.biases.map_or(&[], |x| &x[row * b..(row + 1) * b]),
+            packed: &self.packed[r0 * p..r1 * p],
+            scales: self.scales.map_or(&[], |x| &x[r0 * s..r1 * s]),
+            biases: self.biases.map_or(&[], |x| &x[r0 * b..r1 * b]),
         }
     }
 
