@@ -31,7 +31,7 @@ use zaya_chat::{ModelFailure, TokenModel, Tokenizer};
 use zaya_ir::exec::{ExecError, ExecSession, Executor, Feed, Input, LOGITS, SampleSettings};
 use zaya_ir::{Graph, GraphError};
 use zaya_model::graph::{GraphOptions, build_decode_graph_with};
-use zaya_model::{Bundle, Config, ModelError, SkipMode};
+use zaya_model::{Bundle, Config, KvDtype, ModelError, SkipMode};
 
 /// Where a graph runs: the one backend enum of the CLI, the engine and the benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
@@ -284,6 +284,8 @@ pub struct EngineOptions {
     pub backend: Backend,
     /// What a MoE layer does with tokens routed to the skip expert (spec §4).
     pub skip: SkipMode,
+    /// Element type of the KV caches (`--kv-dtype`).
+    pub kv_cache: KvDtype,
     /// Session capacity in tokens: the prompt plus everything generated must fit.
     pub context: usize,
     /// Fusion strategy (`--strategy`: `none`, `dequant`, `dequant+epilogue`, `cca`, `all`, or
@@ -310,11 +312,20 @@ pub struct EngineOptions {
 pub const DEFAULT_PREFILL_CHUNK: usize = 64;
 
 impl EngineOptions {
+    /// The graph-shaping part of the options.
+    pub fn graph_options(&self) -> GraphOptions {
+        GraphOptions {
+            skip: self.skip,
+            kv_cache: self.kv_cache,
+        }
+    }
+
     /// Options for the CPU backend with the default skip semantics and no optimization.
     pub fn cpu(context: usize) -> Self {
         Self {
             backend: Backend::Cpu,
             skip: SkipMode::default(),
+            kv_cache: KvDtype::default(),
             context,
             strategy: None,
             adapter: None,
@@ -415,7 +426,7 @@ pub fn decode_graph(
 ) -> Result<zaya_ir::Graph, EngineError> {
     let strategy = check_strategy(options.strategy.as_deref())?;
     let config = &bundle.config;
-    let mut graph = build_decode_graph_with(config, bundle, GraphOptions { skip: options.skip })?;
+    let mut graph = build_decode_graph_with(config, bundle, options.graph_options())?;
     // Before optimizing, so the unmasked argmax is dead code that `dce` removes.
     zaya_model::graph::mask_next_token(&mut graph, options.columns.unwrap_or(config.vocab_size))?;
     let (graph, _) = strategy.apply(&graph).map_err(EngineError::Strategy)?;
@@ -438,7 +449,7 @@ pub fn engine_module(
     let mut prefill = zaya_model::graph::prefill_functions(
         config,
         bundle,
-        GraphOptions { skip: options.skip },
+        options.graph_options(),
         options.prefill_chunk,
         options.prefill_logits,
     )?;
@@ -490,6 +501,7 @@ pub struct Model {
     /// The strategy the graph was optimized with, and whether it was the device's default.
     strategy: String,
     strategy_defaulted: bool,
+    kv_cache: KvDtype,
 }
 
 impl std::fmt::Debug for Model {
@@ -547,6 +559,7 @@ impl Model {
             strategy_defaulted,
             greedy_columns: options.columns.unwrap_or(bundle.config.vocab_size),
             context: options.context,
+            kv_cache: options.kv_cache,
             device: device.clone(),
             executor,
             bundle,
@@ -598,7 +611,7 @@ impl Model {
     /// tuned or default kernels, context (`run`/`chat`/`smoke` print it on stderr).
     pub fn describe_path(&self) -> String {
         format!(
-            "{} backend on {}, strategy {}{}, KV cache f32, {}, context {} tokens",
+            "{} backend on {}, strategy {}{}, KV cache {}, {}, context {} tokens",
             self.device.backend(),
             self.device.describe(),
             self.strategy,
@@ -607,6 +620,7 @@ impl Model {
             } else {
                 ""
             },
+            self.kv_cache,
             self.device.kernels(),
             self.context
         )

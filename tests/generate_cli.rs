@@ -508,3 +508,23 @@ fn control_tokens_are_hidden_unless_special() {
     let (streamed, _) = ok(&[&args[..], &["--special"]].concat(), "");
     assert!(streamed.contains("<unused"), "{streamed:?}");
 }
+
+#[test]
+fn kv_dtype_f16_runs_on_the_cpu_and_says_so() {
+    let f16 = [
+        "run",
+        "--backend",
+        "cpu",
+        "--greedy",
+        "--max-tokens",
+        "8",
+        "--kv-dtype",
+        "f16",
+        "Hi",
+    ];
+    let (out16, stderr) = ok(&f16, "");
+    assert!(stderr.contains("KV cache f16"), "{stderr}");
+    assert!(!out16.is_empty(), "f16 run produced no text");
+    let err = fails(&["run", "--kv-dtype", "f8", "Hi"], "");
+    assert!(err.contains("--kv-dtype") && err.contains("f16"), "{err}");
+}

@@ -363,3 +363,29 @@ fn run_without_flags_says_which_path_it_chose() {
         "{line}"
     );
 }
+
+#[test]
+fn kv_dtype_f16_on_wgpu_is_refused_in_one_line_naming_the_flag() {
+    if !has_adapter() {
+        return;
+    }
+    let o = zaya(&[
+        "run",
+        "--backend",
+        "wgpu",
+        "--greedy",
+        "--max-tokens",
+        "2",
+        "--kv-dtype",
+        "f16",
+        "hi",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("f16") && errors[0].contains("--kv-dtype f32"),
+        "{stderr}"
+    );
+}

@@ -20,6 +20,7 @@ fn run(bundle: &Bundle, tokens: &[u32]) -> (Vec<Vec<f32>>, Vec<u32>) {
         bundle,
         GraphOptions {
             skip: SkipMode::Zero,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -90,6 +90,7 @@ fn random_bundles_of_other_shapes_run_under_every_strategy() {
             &bundle,
             GraphOptions {
                 skip: SkipMode::Passthrough,
+                ..Default::default()
             },
         )
         .unwrap();

@@ -48,8 +48,15 @@ fn every_strategy_matches_the_unfused_graph_on_the_cpu() {
                 .map(|&t| t as u32)
                 .collect();
             for skip in [SkipMode::Zero, SkipMode::Passthrough] {
-                let graph = build_decode_graph_with(&bundle.config, &bundle, GraphOptions { skip })
-                    .unwrap();
+                let graph = build_decode_graph_with(
+                    &bundle.config,
+                    &bundle,
+                    GraphOptions {
+                        skip,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
                 let (reference, routes) = run(&bundle, graph.clone(), &tokens);
                 for spec in
                     STRATEGIES

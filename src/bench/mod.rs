@@ -31,8 +31,8 @@ use stats::TimeStats;
 use std::collections::BTreeMap;
 use std::time::Instant;
 use zaya_ir::{BinaryOp, Graph, Op};
-use zaya_model::SkipMode;
 use zaya_model::graph::{GraphOptions, build_decode_graph_with};
+use zaya_model::{KvDtype, SkipMode};
 use zaya_opt::{Plan, PlanOptions, Strategy};
 
 /// Where the benchmark runs: the engine's one backend enum.
@@ -70,12 +70,24 @@ pub struct BenchOptions {
     pub copy_bytes: u64,
     pub copy_iterations: usize,
     pub skip: SkipMode,
+    /// Element type of the KV caches (`--kv-dtype`).
+    pub kv_cache: KvDtype,
     /// Test hook: corrupt this strategy's logits so the correctness gate must refuse it.
     pub inject_fault: Option<String>,
     /// Benchmark each kernel kind alone ([`kernels`]) instead of comparing strategies.
     pub kernels: bool,
     /// Timed runs per kernel (after `warmup` untimed ones).
     pub kernel_iterations: usize,
+}
+
+impl BenchOptions {
+    /// The graph-shaping part of the options.
+    pub fn graph_options(&self) -> GraphOptions {
+        GraphOptions {
+            skip: self.skip,
+            kv_cache: self.kv_cache,
+        }
+    }
 }
 
 impl Default for BenchOptions {
@@ -99,6 +111,7 @@ impl Default for BenchOptions {
             copy_bytes: zaya_wgpu::bandwidth::DEFAULT_COPY_BYTES,
             copy_iterations: 5,
             skip: SkipMode::default(),
+            kv_cache: KvDtype::default(),
             inject_fault: None,
             kernels: false,
             kernel_iterations: 20,
@@ -495,9 +508,8 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
         });
     }
 
-    let base =
-        build_decode_graph_with(config, bundle.as_ref(), GraphOptions { skip: options.skip })
-            .context("cannot build the decode graph")?;
+    let base = build_decode_graph_with(config, bundle.as_ref(), options.graph_options())
+        .context("cannot build the decode graph")?;
     let capacity = options.capacity();
     let plan_options = PlanOptions {
         context_tokens: options.context as u64,
@@ -612,7 +624,7 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
             zaya_model::graph::prefill_functions(
                 config,
                 bundle.as_ref(),
-                GraphOptions { skip: options.skip },
+                options.graph_options(),
                 options.chunk,
                 false,
             )

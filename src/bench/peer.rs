@@ -21,7 +21,7 @@ use std::time::Instant;
 use std::sync::Arc;
 
 use crate::engine::{Backend, EngineOptions, Model, Session};
-use zaya_model::{Bundle, SkipMode};
+use zaya_model::{Bundle, KvDtype, SkipMode};
 
 /// What the peer driver asks (its `{tokens}` file).
 #[derive(Clone, Debug, Deserialize)]
@@ -67,6 +67,7 @@ pub struct PeerOptions {
     pub backend: Backend,
     pub adapter: Option<String>,
     pub skip: SkipMode,
+    pub kv_cache: KvDtype,
     /// Longest batched-prefill chunk (0: token by token through the decode graph).
     pub chunk: usize,
 }
@@ -122,6 +123,7 @@ pub fn run(options: &PeerOptions, progress: &mut dyn FnMut(&str)) -> anyhow::Res
     let engine_options = EngineOptions {
         backend: options.backend,
         skip: options.skip,
+        kv_cache: options.kv_cache,
         context: tokens.prompt.len() + tokens.decode.len(),
         strategy: None,
         adapter: options.adapter.clone(),
@@ -289,6 +291,7 @@ mod tests {
             backend: Backend::Cpu,
             adapter: None,
             skip: SkipMode::default(),
+            kv_cache: KvDtype::default(),
             chunk: DEFAULT_PREFILL_CHUNK,
         };
         let result = run(&options, &mut |_| {}).unwrap();

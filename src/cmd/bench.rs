@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use zaya_graph::bench::{self, BenchOptions, model::ModelSpec};
 use zaya_graph::engine::Backend;
-use zaya_model::SkipMode;
+use zaya_model::{KvDtype, SkipMode};
 
 /// Which model a measurement runs (`bench`, `tune`): a bundle as is, or random weights in the
 /// real packed formats for a (shrunk) config.
@@ -104,6 +104,10 @@ pub struct BenchArgs {
     pub copy_mib: u64,
     #[arg(long, default_value_t = SkipMode::Zero)]
     pub mod_skip: SkipMode,
+    /// Element type of the KV cache: `f16` halves its memory and the bytes attention reads
+    /// per token (docs/BENCHMARKS.md has its deviation from the goldens).
+    #[arg(long, value_name = "T", default_value_t = KvDtype::F32)]
+    pub kv_dtype: KvDtype,
     /// Run as an external engine of the peer-bench kit instead (`shared/peer-bench`): read this
     /// token file, time load, prefills and decode steps of --model, write --peer-result.
     #[arg(long, value_name = "FILE", requires_all = ["model", "peer_result"])]
@@ -127,6 +131,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             backend: args.backend,
             adapter: args.adapter,
             skip: args.mod_skip,
+            kv_cache: args.kv_dtype,
             chunk: args.chunk,
         };
         bench::peer::run(&options, &mut |line| eprintln!("{line}"))?;
@@ -149,6 +154,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             .checked_mul(1 << 20)
             .context("--copy-mib: too large")?,
         skip: args.mod_skip,
+        kv_cache: args.kv_dtype,
         inject_fault: args.inject_fault,
         kernels: args.kernels,
         kernel_iterations: args.kernel_iterations,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use zaya_ir::Graph;
 use zaya_model::graph::{GraphOptions, build_decode_graph};
-use zaya_model::{Config, SkipMode};
+use zaya_model::{Config, KvDtype, SkipMode};
 use zaya_opt::{Plan, PlanOptions, STRATEGIES, Strategy};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -76,6 +76,10 @@ pub struct DumpArgs {
     pub device: Option<String>,
     #[arg(long, default_value_t = SkipMode::Zero)]
     pub mod_skip: SkipMode,
+    /// Element type of the KV cache: `f16` halves its memory and the bytes attention reads
+    /// per token (docs/BENCHMARKS.md has its deviation from the goldens).
+    #[arg(long, value_name = "T", default_value_t = KvDtype::F32)]
+    pub kv_dtype: KvDtype,
     /// Dump the prefill graph over a chunk of N tokens instead of the decode graph (the
     /// plan is modeled, as for decode; only the CPU runs prefill graphs today).
     #[arg(long, value_name = "N")]
@@ -90,6 +94,7 @@ pub fn run(args: DumpArgs) -> anyhow::Result<ExitCode> {
     };
     let opts = GraphOptions {
         skip: args.mod_skip,
+        kv_cache: args.kv_dtype,
     };
     let graph = match args.prefill {
         None => build_decode_graph(&config, opts)?,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use zaya_graph::engine::{Backend, EngineOptions, Model};
 use zaya_ir::exec::Input;
 use zaya_model::graph::router_output;
-use zaya_model::{Bundle, SkipMode};
+use zaya_model::{Bundle, KvDtype, SkipMode};
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -35,6 +35,10 @@ pub struct EvalArgs {
     /// What the MoE does for tokens routed to the skip expert.
     #[arg(long, default_value_t = SkipMode::Zero)]
     pub mod_skip: SkipMode,
+    /// Element type of the KV cache: `f16` halves its memory and the bytes attention reads
+    /// per token (docs/BENCHMARKS.md has its deviation from the goldens).
+    #[arg(long, value_name = "T", default_value_t = KvDtype::F32)]
+    pub kv_dtype: KvDtype,
     /// How the prompt is fed: `batched` (the prefill graphs, in chunks of at most `--chunk`
     /// tokens) or `sequential` (one decode step per token). A backend without batched
     /// prefill (wgpu for now) feeds it sequentially and says so.
@@ -79,6 +83,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let options = EngineOptions {
         backend: args.backend,
         skip: args.mod_skip,
+        kv_cache: args.kv_dtype,
         context: tokens.len(),
         strategy: args.strategy.clone(),
         adapter: args.adapter.clone(),

@@ -20,7 +20,7 @@ use zaya_chat::{
 };
 use zaya_graph::demo;
 use zaya_graph::engine::{self, Backend, EngineOptions, LoadStage, Model, Session};
-use zaya_model::{Bundle, Config, SkipMode};
+use zaya_model::{Bundle, Config, KvDtype, SkipMode};
 
 /// Context of `chat` and `serve` when `--context` is not given: room for real conversations
 /// without allocating the model's full (possibly 100k+) positions of cache.
@@ -46,6 +46,10 @@ pub struct ModelArgs {
     /// What the MoE does for tokens routed to the skip expert.
     #[arg(long, default_value_t = SkipMode::Zero)]
     pub mod_skip: SkipMode,
+    /// Element type of the KV cache: `f16` halves its memory and the bytes attention reads
+    /// per token (docs/BENCHMARKS.md has its deviation from the goldens).
+    #[arg(long, value_name = "T", default_value_t = KvDtype::F32)]
+    pub kv_dtype: KvDtype,
     /// Context capacity in tokens (prompt plus output; for `chat` and `serve`, the whole
     /// conversation, 4096 by default).
     #[arg(long, value_name = "N")]
@@ -326,6 +330,7 @@ impl LoadedModel {
         let options = EngineOptions {
             backend: args.backend,
             skip: args.mod_skip,
+            kv_cache: args.kv_dtype,
             context,
             strategy: args.strategy.clone(),
             adapter: args.adapter.clone(),

@@ -183,10 +183,10 @@ pub fn conv_step(
 /// heads split over the thread pool when the cache is long. [`attention_f64`] is the plain
 /// path it is tested against.
 #[allow(clippy::too_many_arguments)]
-pub fn attention(
+pub fn attention<T: KvElem>(
     q: &[f32],
-    k_cache: &[f32],
-    v_cache: &[f32],
+    k_cache: &[T],
+    v_cache: &[T],
     nq: usize,
     nkv: usize,
     ctx: usize,
@@ -198,8 +198,9 @@ pub fn attention(
     use rayon::prelude::*;
     use std::cell::RefCell;
     thread_local! {
-        // Each thread's scores, reused by every head and step (nothing allocated per step).
-        static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+        // Each thread's scores and widened cache row, reused by every head and step (nothing
+        // allocated per step).
+        static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
     }
     let group = nq / nkv;
     let head = |h: usize, oh: &mut [f32]| {
@@ -207,9 +208,13 @@ pub fn attention(
         let qh = &q[h * hd..(h + 1) * hd];
         let keys = &k_cache[kv * ctx * hd..(kv * ctx + len) * hd];
         let values = &v_cache[kv * ctx * hd..(kv * ctx + len) * hd];
-        SCORES.with_borrow_mut(|scores| {
+        SCRATCH.with_borrow_mut(|(scores, row)| {
+            row.resize(hd, 0.0);
             scores.clear();
-            scores.extend(keys.chunks_exact(hd).map(|k| dot8(qh, k) * scale));
+            scores.extend(
+                keys.chunks_exact(hd)
+                    .map(|k| dot8(qh, T::widen(k, row)) * scale),
+            );
             let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let mut sum = 0.0f32;
             for s in scores.iter_mut() {
@@ -220,7 +225,9 @@ pub fn attention(
             oh.fill(0.0);
             for (&p, v) in scores.iter().zip(values.chunks_exact(hd)) {
                 let p = p * inv;
-                oh.iter_mut().zip(v).for_each(|(o, &v)| *o += p * v);
+                oh.iter_mut()
+                    .zip(T::widen(v, row))
+                    .for_each(|(o, &v)| *o += p * v);
             }
         });
     };
@@ -233,6 +240,36 @@ pub fn attention(
         out.chunks_mut(hd)
             .enumerate()
             .for_each(|(h, oh)| head(h, oh));
+    }
+}
+
+/// An element type a KV cache is stored in: f32 as is, f16 widened a row at a time (F16C
+/// where the CPU has it, through `half`), so attention always sums in f32.
+pub trait KvElem: Copy + Send + Sync + 'static {
+    /// `row` as f32: itself, or widened into `buf` (of the row's length).
+    fn widen<'a>(row: &'a [Self], buf: &'a mut [f32]) -> &'a [f32];
+    /// Stores `src` into `dst`, rounding to the element type.
+    fn store(src: &[f32], dst: &mut [Self]);
+}
+
+impl KvElem for f32 {
+    fn widen<'a>(row: &'a [f32], _: &'a mut [f32]) -> &'a [f32] {
+        row
+    }
+    fn store(src: &[f32], dst: &mut [f32]) {
+        dst.copy_from_slice(src);
+    }
+}
+
+impl KvElem for half::f16 {
+    fn widen<'a>(row: &'a [half::f16], buf: &'a mut [f32]) -> &'a [f32] {
+        use half::slice::HalfFloatSliceExt;
+        row.convert_to_f32_slice(buf);
+        buf
+    }
+    fn store(src: &[f32], dst: &mut [half::f16]) {
+        use half::slice::HalfFloatSliceExt;
+        dst.convert_from_f32_slice(src);
     }
 }
 
@@ -662,6 +699,37 @@ mod tests {
             let (mut fast, mut plain) = (vec![0.0; nq * hd], vec![0.0; nq * hd]);
             attention(&q, &k, &vc, nq, nkv, ctx, hd, len, 0.125, &mut fast);
             attention_f64(&q, &k, &vc, nq, nkv, ctx, hd, len, 0.125, &mut plain);
+            for (i, (a, b)) in fast.iter().zip(&plain).enumerate() {
+                assert!((a - b).abs() <= 1e-5, "len {len}, [{i}]: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn f16_caches_are_attended_as_their_widened_values() {
+        // The f16 path must equal the plain path run on the cache rounded to f16 and back:
+        // rounding is the only difference f16 storage makes.
+        let (nq, nkv, hd, ctx) = (4, 2, 20, 40);
+        let f = |i: usize| ((i as f32) * 0.618).fract() * 2.0 - 1.0;
+        let q: Vec<f32> = (0..nq * hd).map(f).collect();
+        let k: Vec<f32> = (0..nkv * ctx * hd).map(|i| f(i + 7) * 3.0).collect();
+        let v: Vec<f32> = (0..nkv * ctx * hd).map(|i| f(i + 13)).collect();
+        let (mut k16, mut v16) = (
+            vec![half::f16::ZERO; k.len()],
+            vec![half::f16::ZERO; v.len()],
+        );
+        half::f16::store(&k, &mut k16);
+        half::f16::store(&v, &mut v16);
+        let widen = |x: &[half::f16]| x.iter().map(|h| h.to_f32()).collect::<Vec<f32>>();
+        let (kw, vw) = (widen(&k16), widen(&v16));
+        assert!(
+            kw.iter().zip(&k).any(|(a, b)| a != b),
+            "rounding must be visible"
+        );
+        for len in [1, 3, 33] {
+            let (mut fast, mut plain) = (vec![0.0; nq * hd], vec![0.0; nq * hd]);
+            attention(&q, &k16, &v16, nq, nkv, ctx, hd, len, 0.2, &mut fast);
+            attention_f64(&q, &kw, &vw, nq, nkv, ctx, hd, len, 0.2, &mut plain);
             for (i, (a, b)) in fast.iter().zip(&plain).enumerate() {
                 assert!((a - b).abs() <= 1e-5, "len {len}, [{i}]: {a} vs {b}");
             }

@@ -50,6 +50,14 @@ pub enum CpuError {
     ContextFull { pos: usize, ctx: usize },
     #[error("a session needs a capacity of at least 1 token")]
     ZeroCapacity,
+    #[error(
+        "a context of {capacity} tokens needs {bytes} bytes of state ({name} and the other caches), more than this machine can allocate; use a smaller --context or --kv-dtype f16"
+    )]
+    StateTooLarge {
+        capacity: usize,
+        bytes: u128,
+        name: String,
+    },
     #[error("the graph has no f32 output named `{0}`")]
     MissingOutput(String),
     #[error("the graph has no output or value named `{0}`")]
@@ -219,13 +227,60 @@ fn constant_insts(g: &Graph) -> Vec<bool> {
         .collect()
 }
 
+/// A persistent state's storage: f32, or f16 for KV caches built with `KvDtype::F16` (the
+/// IR allows f16 for caches only, so reads and writes of other states stay f32).
+enum StateBuf {
+    F32(Vec<f32>),
+    F16(Vec<half::f16>),
+}
+
+impl StateBuf {
+    /// `n` zeros, or `None` when the allocation fails (a context too large for the machine
+    /// is an error, not an abort).
+    fn zeros(dtype: DType, n: usize) -> Option<StateBuf> {
+        use half::vec::HalfBitsVecExt;
+        // Probe first: `vec!` of zeros aborts when it cannot allocate. It maps zeroed pages
+        // lazily, so a long context costs memory only as it fills.
+        let mut probe: Vec<u8> = Vec::new();
+        probe.try_reserve_exact(n.checked_mul(dtype.size())?).ok()?;
+        drop(probe);
+        Some(match dtype {
+            DType::F16 => StateBuf::F16(vec![0u16; n].reinterpret_into()),
+            _ => StateBuf::F32(vec![0.0; n]),
+        })
+    }
+
+    fn clear(&mut self) {
+        match self {
+            StateBuf::F32(b) => b.fill(0.0),
+            StateBuf::F16(b) => b.fill(half::f16::ZERO),
+        }
+    }
+
+    fn to_f32(&self) -> std::borrow::Cow<'_, [f32]> {
+        match self {
+            StateBuf::F32(b) => std::borrow::Cow::Borrowed(b),
+            StateBuf::F16(b) => b.iter().map(|v| v.to_f32()).collect(),
+        }
+    }
+
+    /// Writes `src` at element `at`, rounded to the storage type.
+    fn store(&mut self, at: usize, src: &[f32]) {
+        use kernels::KvElem;
+        match self {
+            StateBuf::F32(b) => f32::store(src, &mut b[at..at + src.len()]),
+            StateBuf::F16(b) => half::f16::store(src, &mut b[at..at + src.len()]),
+        }
+    }
+}
+
 /// One sequence: persistent state plus a preallocated buffer for every value of the
 /// function that ran last (other functions' buffers are parked, allocated on first use).
 pub struct Session<'w> {
     program: Arc<Program<'w>>,
     capacity: usize,
     pos: usize,
-    states: Vec<Vec<f32>>,
+    states: Vec<StateBuf>,
     /// The function whose buffers are in `bufs`.
     func: usize,
     bufs: Vec<Buf>,
@@ -263,21 +318,30 @@ impl<'w> Session<'w> {
             return Err(CpuError::ZeroCapacity);
         }
         let g = program.graph();
-        let states = g
+        let elements = |s: &zaya_ir::State| -> u128 {
+            s.ty.dims
+                .iter()
+                .map(|d| match d {
+                    Dim::Const(n) => *n as u128,
+                    Dim::Sym(_) => capacity as u128,
+                })
+                .product()
+        };
+        let total: u128 = g
             .states
             .iter()
-            .map(|s| {
-                let n: usize =
-                    s.ty.dims
-                        .iter()
-                        .map(|d| match d {
-                            Dim::Const(n) => *n as usize,
-                            Dim::Sym(_) => capacity,
-                        })
-                        .product();
-                vec![0f32; n]
-            })
-            .collect();
+            .map(|s| elements(s) * s.ty.dtype.size() as u128)
+            .sum();
+        let too_large = |name: &str| CpuError::StateTooLarge {
+            capacity,
+            bytes: total,
+            name: name.to_string(),
+        };
+        let mut states = Vec::with_capacity(g.states.len());
+        for s in &g.states {
+            let n = usize::try_from(elements(s)).map_err(|_| too_large(&s.name))?;
+            states.push(StateBuf::zeros(s.ty.dtype, n).ok_or_else(|| too_large(&s.name))?);
+        }
         let bufs = alloc_bufs(g, &program.funcs[0]);
         let parked = (0..program.funcs.len()).map(|_| None).collect();
         Ok(Session {
@@ -334,7 +398,7 @@ impl<'w> Session<'w> {
         self.pos = 0;
         self.chained = None;
         for s in &mut self.states {
-            s.fill(0.0);
+            s.clear();
         }
     }
 
@@ -499,15 +563,16 @@ impl<'w> Session<'w> {
         self.value_u32(self.graph().output(name)?)
     }
 
-    /// The contents of a persistent state by name (caches are `[heads, capacity, dim]`).
-    pub fn state(&self, name: &str) -> Option<&[f32]> {
+    /// The contents of a persistent state by name (caches are `[heads, capacity, dim]`), as
+    /// f32 whatever it is stored in.
+    pub fn state(&self, name: &str) -> Option<std::borrow::Cow<'_, [f32]>> {
         let i = self
             .program
             .graph()
             .states
             .iter()
             .position(|s| s.name == name)?;
-        Some(&self.states[i])
+        Some(self.states[i].to_f32())
     }
 
     fn f32_in(&self, v: ValueId) -> &[f32] {
@@ -803,7 +868,7 @@ impl<'w> Session<'w> {
                     o,
                 )
             }
-            Op::StateRead { state } => o.copy_from_slice(&self.states[state.index()]),
+            Op::StateRead { state } => o.copy_from_slice(&self.states[state.index()].to_f32()),
             Op::Attention {
                 k_cache,
                 v_cache,
@@ -821,7 +886,16 @@ impl<'w> Session<'w> {
                 let per = nq * hd;
                 let one = |t: usize, qt: &[f32], ot: &mut [f32]| {
                     let len = (pos + t + 1).min(cap);
-                    kernels::attention(qt, kc, vc, nq, nkv, cap, hd, len, *scale, ot)
+                    match (kc, vc) {
+                        (StateBuf::F16(kc), StateBuf::F16(vc)) => {
+                            kernels::attention(qt, kc, vc, nq, nkv, cap, hd, len, *scale, ot)
+                        }
+                        (StateBuf::F32(kc), StateBuf::F32(vc)) => {
+                            kernels::attention(qt, kc, vc, nq, nkv, cap, hd, len, *scale, ot)
+                        }
+                        // The IR requires equal cache types.
+                        _ => unreachable!("k and v caches of different types"),
+                    }
                 };
                 if q.len() > per {
                     o.par_chunks_mut(per)
@@ -857,7 +931,7 @@ impl<'w> Session<'w> {
             Op::StateWrite { state } => {
                 // Disjoint fields: no copy of the value on the per-token path.
                 if let Buf::F32(src) = &self.bufs[inst.inputs[0].index()] {
-                    self.states[state.index()].copy_from_slice(src);
+                    self.states[state.index()].store(0, src);
                 }
             }
             Op::CacheAppend { state } => {
@@ -881,8 +955,7 @@ impl<'w> Session<'w> {
                     let xt = &x[t * heads * dim..(t + 1) * heads * dim];
                     let p = pos + t;
                     for h in 0..heads {
-                        cache[(h * cap + p) * dim..(h * cap + p + 1) * dim]
-                            .copy_from_slice(&xt[h * dim..(h + 1) * dim]);
+                        cache.store((h * cap + p) * dim, &xt[h * dim..(h + 1) * dim]);
                     }
                 }
             }
@@ -969,7 +1042,7 @@ impl ExecSession for Session<'static> {
     fn read_state(&self, name: &str) -> ExecResult<Vec<f32>> {
         Ok(self
             .state(name)
-            .map(<[f32]>::to_vec)
+            .map(std::borrow::Cow::into_owned)
             .ok_or_else(|| CpuError::UnknownState(name.into()))?)
     }
 

@@ -763,6 +763,14 @@ pub(crate) static STATE_WRITE: OpSpec = OpSpec {
     ..PURE
 };
 
+/// KV caches hold f32 or f16 (rounded on append; attention sums in f32 either way).
+fn kv_cache_dtype(st: &TensorType) -> Result<(), String> {
+    match st.dtype {
+        DType::F32 | DType::F16 => Ok(()),
+        other => Err(format!("a KV cache holds f32 or f16, not {other}")),
+    }
+}
+
 pub(crate) static CACHE_APPEND: OpSpec = OpSpec {
     name: |_| "cache_append",
     arity: Arity::Exactly(2),
@@ -773,6 +781,7 @@ pub(crate) static CACHE_APPEND: OpSpec = OpSpec {
         c.dtype(0, DType::F32)?;
         c.position(1)?;
         let st = c.state(*state)?;
+        kv_cache_dtype(&st)?;
         let (rows, dim) = c.token_rows("cache_append")?;
         let ok = st.rank() == 3 && st.dims[0] == Dim::Const(rows) && st.dims[2] == Dim::Const(dim);
         if !ok {
@@ -808,6 +817,7 @@ pub(crate) static ATTENTION: OpSpec = OpSpec {
         c.position(1)?;
         let (nq, hd) = c.token_rows("attention")?;
         let (kt, vt) = (c.state(*k_cache)?, c.state(*v_cache)?);
+        kv_cache_dtype(&kt)?;
         if kt != vt || kt.rank() != 3 {
             return Err(
                 "attention needs q [nq, hd] or [T, nq, hd] and equal caches [nkv, ctx, hd]".into(),

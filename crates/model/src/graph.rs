@@ -4,7 +4,7 @@
 //! Value names follow the golden captures (`l{n}.q_rope`, `l{n}.router_probs`, ...) so tests
 //! and dumps can point at any intermediate.
 
-use crate::config::{Config, SkipMode};
+use crate::config::{Config, KvDtype, SkipMode};
 use crate::names;
 use zaya_ir::{
     BinaryOp, DType, Dim, Graph, GraphError, Op, ReduceOp, StateId, SymId, TensorType, UnaryOp,
@@ -16,6 +16,8 @@ use zaya_ir::{
 pub struct GraphOptions {
     /// What a token routed to the skip expert gets (spec §4).
     pub skip: SkipMode,
+    /// Element type of the KV cache states.
+    pub kv_cache: KvDtype,
 }
 
 /// The stored format of each weight tensor, by checkpoint tensor name (`X.weight`, `X.temp`, ...).
@@ -328,7 +330,7 @@ impl<'a> Builder<'a> {
         let (group, ch, vh) = (c.q_per_kv(), c.conv_channels(), c.value_half());
         let qkv = format!("{prefix}.self_attn.qkv");
         let cache_ty = TensorType::new(
-            DType::F32,
+            self.opts.kv_cache.dtype(),
             [
                 Dim::Const(nkv as u64),
                 Dim::Sym(self.ctx),
@@ -657,7 +659,7 @@ impl Builder<'_> {
         let qkv = format!("{prefix}.self_attn.qkv");
         // The decode graph's states, declared in its order (the module checks it).
         let cache_ty = TensorType::new(
-            DType::F32,
+            self.opts.kv_cache.dtype(),
             [
                 Dim::Const(nkv as u64),
                 Dim::Sym(self.ctx),

@@ -24,6 +24,6 @@ pub mod verify;
 pub mod writer;
 
 pub use bundle::{Bundle, PackedWeight};
-pub use config::{Config, QuantMode, QuantSpec, Quantization, SkipMode};
+pub use config::{Config, KvDtype, QuantMode, QuantSpec, Quantization, SkipMode};
 pub use error::ModelError;
 pub use scan::{HeaderEntry, parse_index, parse_safetensors_header};

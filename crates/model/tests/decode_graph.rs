@@ -73,6 +73,7 @@ fn skip_semantics_change_only_the_skip_value() {
         &cfg,
         GraphOptions {
             skip: SkipMode::Zero,
+            ..Default::default()
         },
     )
     .unwrap()
@@ -81,6 +82,7 @@ fn skip_semantics_change_only_the_skip_value() {
         &cfg,
         GraphOptions {
             skip: SkipMode::Passthrough,
+            ..Default::default()
         },
     )
     .unwrap()

@@ -12,7 +12,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::args().nth(1).map(std::path::PathBuf::from);
     let cfg = Config::zaya1_8b();
     for skip in [SkipMode::Zero, SkipMode::Passthrough] {
-        let mut g = build_decode_graph(&cfg, GraphOptions { skip })?;
+        let mut g = build_decode_graph(
+            &cfg,
+            GraphOptions {
+                skip,
+                ..Default::default()
+            },
+        )?;
         println!("ZAYA1-8B decode ({skip}): {} instructions", g.insts.len());
         for pass in Strategy::parse("all")?.passes {
             let t = Instant::now();

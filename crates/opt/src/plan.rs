@@ -539,7 +539,9 @@ fn state_traffic(
                 written.push(g.states[state.index()].name.clone());
             }
             Op::CacheAppend { state } => {
-                wb += value_bytes(g, inst.inputs[0]);
+                // Rows land in the cache's element type (f16 halves them).
+                let elem = g.states[state.index()].ty.dtype.size() as u64;
+                wb += numel(g, inst.inputs[0]) * elem;
                 written.push(g.states[state.index()].name.clone());
             }
             Op::Attention {

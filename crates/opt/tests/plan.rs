@@ -9,7 +9,14 @@ use zaya_opt::plan::Arena;
 use zaya_opt::{Plan, PlanOptions, STRATEGIES, Strategy};
 
 fn plan(cfg: &Config, strategy: &str, skip: SkipMode) -> Plan {
-    let g = build_decode_graph(cfg, GraphOptions { skip }).unwrap();
+    let g = build_decode_graph(
+        cfg,
+        GraphOptions {
+            skip,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let (g, _) = Strategy::parse(strategy).unwrap().apply(&g).unwrap();
     Plan::build(&g, strategy, PlanOptions::default())
 }

@@ -44,7 +44,16 @@ fn round_trip(g: &Graph) {
 fn tiny_model_round_trips() {
     let cfg = tiny();
     for skip in [SkipMode::Zero, SkipMode::Passthrough] {
-        round_trip(&build_decode_graph(&cfg, GraphOptions { skip }).unwrap());
+        round_trip(
+            &build_decode_graph(
+                &cfg,
+                GraphOptions {
+                    skip,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+        );
     }
     let p = PrefillOptions {
         tokens: 3,

@@ -28,6 +28,10 @@ pub enum GpuError {
     },
     #[error("value %{value} has type {dtype}; the wgpu backend keeps only f32 and u32 values")]
     UnsupportedType { value: usize, dtype: DType },
+    #[error(
+        "state \"{name}\" is {dtype}; the wgpu backend keeps its states (the KV cache included) in f32 (use --kv-dtype f32)"
+    )]
+    UnsupportedState { name: String, dtype: DType },
     #[error("symbol `{0}` has no binding (the wgpu backend binds `ctx` and `pos`)")]
     UnboundSymbol(String),
     #[error("the graph declares {want} weights, {found} were bound")]

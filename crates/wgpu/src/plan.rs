@@ -248,6 +248,12 @@ impl<'a> Lowering<'a> {
             }
             dims.push(v.ty.const_dims().map(|d| d.to_vec()).unwrap_or_default());
         }
+        if let Some(s) = g.states.iter().find(|s| s.ty.dtype != DType::F32) {
+            return Err(GpuError::UnsupportedState {
+                name: s.name.clone(),
+                dtype: s.ty.dtype,
+            });
+        }
         // Prefill (token-chunk) forms of the ops are CPU-only for now: refuse them here
         // rather than lower them as if they were one token.
         for (i, inst) in g.insts.iter().enumerate() {

@@ -56,7 +56,15 @@ fn check(fixture: &str, format: &str, skip: SkipMode, strategy: &str) {
         SkipMode::Passthrough => "golden_mod_passthrough.safetensors",
     };
     let golden = Golden(std::fs::read(dir.join(format!("golden_{format}")).join(file)).unwrap());
-    let graph = build_decode_graph_with(&bundle.config, &bundle, GraphOptions { skip }).unwrap();
+    let graph = build_decode_graph_with(
+        &bundle.config,
+        &bundle,
+        GraphOptions {
+            skip,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let (graph, _) = zaya_opt::Strategy::parse(strategy)
         .unwrap()
         .apply(&graph)
@@ -185,7 +193,15 @@ fn long_context(fixture: &str, format: &str, skip: SkipMode, strategy: &str, ste
     assert!(steps as u64 > 4 * zaya_wgpu::wgsl::ATTENTION_CHUNK);
     let dir = fixtures().join(fixture);
     let bundle = Bundle::open(&dir.join(format!("bundle_{format}"))).unwrap();
-    let graph = build_decode_graph_with(&bundle.config, &bundle, GraphOptions { skip }).unwrap();
+    let graph = build_decode_graph_with(
+        &bundle.config,
+        &bundle,
+        GraphOptions {
+            skip,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let (graph, _) = zaya_opt::Strategy::parse(strategy)
         .unwrap()
         .apply(&graph)

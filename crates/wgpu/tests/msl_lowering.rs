@@ -26,7 +26,14 @@ fn every_variant_lowers_to_msl() {
 /// fused kernel (none falls back to primitives) and, under `all`, one step records exactly
 /// the dispatches the optimizer's plan counts.
 fn check_strategy(config: &Config, strategy: &str, skip: zaya_model::SkipMode) {
-    let graph = build_decode_graph(config, GraphOptions { skip }).unwrap();
+    let graph = build_decode_graph(
+        config,
+        GraphOptions {
+            skip,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let (graph, _) = zaya_opt::Strategy::parse(strategy)
         .unwrap()
         .apply(&graph)

@@ -16,7 +16,14 @@ fn no_heavy_kernel_of_the_8b_plan_runs_in_few_workgroups() {
         zaya_model::SkipMode::Zero,
         zaya_model::SkipMode::Passthrough,
     ] {
-        let graph = build_decode_graph(&Config::zaya1_8b(), GraphOptions { skip }).unwrap();
+        let graph = build_decode_graph(
+            &Config::zaya1_8b(),
+            GraphOptions {
+                skip,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let (graph, _) = zaya_opt::Strategy::parse("all")
             .unwrap()
             .apply(&graph)
