@@ -1,7 +1,8 @@
 // Split-K decode attention, pass 2: merges the per-chunk (m, l, o) that attention_split.wgsl
 // wrote, M = max m_c, L = sum l_c e^(m_c - M), out = sum o_c e^(m_c - M) / L, one thread per
 // output element (head h, dim d), over the chunks that hold keys 0..=pos only.
-// Params: 0 nq, 1 hd, 2 ctx, 3 keys per chunk, 4 chunks per head.
+// Params: 0 nq, 1 hd, 2 ctx, 3 keys per chunk, 4 chunks per head, 5 query tokens T (token t
+// of a prefill chunk merges its own partials over keys 0..=pos + t).
 
 {{BINDINGS}}
 
@@ -14,12 +15,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let chunk = p(3u);
     let nch = p(4u);
     let e = wg_linear(wid, nwg) * 32u + lid;
-    if (e >= nq * hd) {
+    if (e >= p(5u) * nq * hd) {
         return;
     }
-    let h = e / hd;
+    let tok = e / (nq * hd);
+    let h = tok * nq + (e / hd) % nq;
     let d = e % hd;
-    let len = min(u32(max(bitcast<f32>(pos[0]), 0.0)) + 1u, ctx);
+    let len = min(u32(max(bitcast<f32>(pos[0]), 0.0)) + 1u + tok, ctx);
     let live = min((len + chunk - 1u) / chunk, nch);
     let stride = hd + 2u;
     var mx = neg_inf();

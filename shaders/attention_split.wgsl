@@ -6,7 +6,9 @@
 // (lid, lid + WG, ..) of the G unnormalised outputs o from the V rows. It writes (m, l, o)
 // per (query head, chunk) to `part` (hd + 2 floats each); attention_combine.wgsl merges the
 // chunks. Chunks past pos write m = -inf, l = 0, o = 0. G <= 8, hd <= 4 * WG.
-// Params: 0 nq, 1 nkv, 2 hd, 3 ctx, 4 scale (f32 bits), 5 keys per chunk, 6 chunks per head.
+// Params: 0 nq, 1 nkv, 2 hd, 3 ctx, 4 scale (f32 bits), 5 keys per chunk, 6 chunks per head,
+// 7 query tokens T (1 in decode). A prefill chunk's token t (q [T, nq, hd]) reads keys
+// 0..=pos + t (the cache before the chunk and the chunk causally), its partials at t's block.
 
 {{BINDINGS}}
 
@@ -28,15 +30,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let chunk = p(5u);
     let nch = p(6u);
     let gq = nq / nkv;
-    let w = wg_linear(wid, nwg);
+    let wl = wg_linear(wid, nwg);
+    let tok = wl / (nkv * nch);
+    let w = wl % (nkv * nch);
     let kv = w / nch;
     let c = w % nch;
-    let live = kv < nkv;
-    let len = select(0u, min(u32(max(bitcast<f32>(pos[0]), 0.0)) + 1u, ctx), live);
+    let live = tok < p(7u);
+    let len = select(0u, min(u32(max(bitcast<f32>(pos[0]), 0.0)) + 1u + tok, ctx), live);
     let t0 = min(c * chunk, len);
     let t1 = min(t0 + chunk, len);
     let cbase = min(kv, nkv - 1u) * ctx * hd;
-    let qbase = min(kv, nkv - 1u) * gq * hd;
+    let qbase = min(tok, p(7u) - 1u) * nq * hd + min(kv, nkv - 1u) * gq * hd;
     if (lid < MAX_G) {
         m_sh[lid] = neg_inf();
         l_sh[lid] = 0.0;
@@ -96,7 +100,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupBarrier();
     if (live) {
         for (var g = 0u; g < gq; g = g + 1u) {
-            let base = ((kv * gq + g) * nch + c) * (hd + 2u);
+            let base = (((tok * nkv + kv) * gq + g) * nch + c) * (hd + 2u);
             if (lid == 0u) {
                 part[base] = m_sh[g];
                 part[base + 1u] = l_sh[g];

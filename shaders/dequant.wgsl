@@ -21,7 +21,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let e = p(2u) * w_cols() + local;
     let o = e / w_cols();
     let col = e % w_cols();
-    let g = {{ROW_BASE}} + o;
+    let g = {{WEIGHT_ROW}};
     if (g < p(3u) || g >= p(3u) + p(4u)) {
         return;
     }

@@ -26,7 +26,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
     let local = wg_linear(wid, nwg);
     let o = p(2u) + local;
-    let g = {{ROW_BASE}} + o;
+    let g = {{WEIGHT_ROW}};
     let inside = local < p(0u) && g >= p(3u) && g < p(3u) + p(4u);
     let r = g - p(3u);
     let chunks = select(0u, w_cols() / W_CHUNK, inside);

@@ -111,9 +111,9 @@ impl Device {
         }
     }
 
-    /// Binds a module (decode and prefill functions) to `bundle` once. A backend that runs
-    /// only the decode graph (wgpu for now) binds that alone; its sessions then answer
-    /// `prefill` with [`ExecError::Unsupported`] and callers feed prompts token by token.
+    /// Binds a module (decode and prefill functions) to `bundle` once, each weight once for
+    /// every function. A module without prefill functions gives sessions that answer
+    /// `prefill` with [`ExecError::Unsupported`]; callers then feed prompts token by token.
     pub fn bind_module(
         &self,
         bundle: &Arc<Bundle>,
@@ -122,7 +122,7 @@ impl Device {
         self.bind_module_with(bundle, module, &BindOptions::default())
     }
 
-    /// [`Self::bind_module`] with [`BindOptions`] (they concern the GPU's decode program).
+    /// [`Self::bind_module`] with [`BindOptions`] (they concern the GPU's program).
     pub fn bind_module_with(
         &self,
         bundle: &Arc<Bundle>,
@@ -133,7 +133,32 @@ impl Device {
             Device::Cpu => {
                 Ok(zaya_cpu::Program::from_bundle_module(bundle, module)? as Arc<dyn Executor>)
             }
-            Device::Gpu(_) => self.bind_with(bundle, module.decode().clone(), options),
+            Device::Gpu(ctx) => {
+                let program_options = zaya_wgpu::ProgramOptions {
+                    matvec: options
+                        .untuned
+                        .then(|| zaya_wgpu::tune::untuned_target(ctx)),
+                    ..Default::default()
+                };
+                let bind = |module| {
+                    zaya_wgpu::GpuProgram::from_bundle_module(
+                        Arc::clone(ctx),
+                        bundle,
+                        module,
+                        &program_options,
+                        options.shared.as_deref(),
+                    )
+                };
+                let decode = zaya_ir::Module::decode_only(module.decode().clone());
+                match bind(module) {
+                    // A prefill graph the lowering refuses (e.g. a chunk above the matmul's
+                    // token limit): the decode graph alone, so prompts go token by token.
+                    Err(zaya_wgpu::GpuError::Unsupported { .. }) => {
+                        Ok(bind(decode)? as Arc<dyn Executor>)
+                    }
+                    bound => Ok(bound? as Arc<dyn Executor>),
+                }
+            }
         }
     }
 
@@ -299,8 +324,7 @@ pub struct EngineOptions {
     /// reads the logits back even when the model pads its vocabulary (ZAYA1-8B, the demo).
     pub columns: Option<usize>,
     /// Longest prompt chunk of batched prefill (`--chunk`); 0 = feed prompts token by token
-    /// through the decode graph. A backend without prefill functions (wgpu for now) always
-    /// feeds token by token.
+    /// through the decode graph. The CPU and wgpu backends both run the prefill graphs.
     pub prefill_chunk: usize,
     /// Whether the prefill functions also compute every position's logits
     /// ([`zaya_ir::ALL_LOGITS`], for `eval`); otherwise only the last token's.
@@ -435,7 +459,7 @@ pub fn decode_graph(
 
 /// The functions every engine runs: [`decode_graph`], plus (when `options.prefill_chunk` is
 /// set) prefill graphs for chunks of up to that many tokens with the same `next_token`
-/// mask. The strategy optimizes the decode graph only; the CPU interprets the prefill graphs
+/// mask. The strategy optimizes the decode graph only; the backends run the prefill graphs
 /// unfused (every strategy leaves them valid: `tests/prefill_cpu.rs`).
 pub fn engine_module(
     bundle: &Bundle,

@@ -1,5 +1,5 @@
-//! The CLI on the wgpu backend: `eval --backend wgpu` matches the HF goldens (logits within
-//! 1e-3, identical router choices) under `none` and `all`, and a greedy `run --backend wgpu`
+//! The CLI on the wgpu backend: `eval --backend wgpu --prefill batched` matches the HF
+//! goldens (logits within 1e-3, identical router choices) under `none` and `all`, and a greedy `run --backend wgpu`
 //! on the demo model prints exactly what the CPU backend prints. Skipped without an
 //! adapter unless CI=true (then a missing adapter fails).
 
@@ -65,12 +65,15 @@ fn eval_on_the_gpu_matches_the_golden_under_none_and_all() {
             &ids(&golden.ints("seq0.decode_ids")),
             "--out",
             out.to_str().unwrap(),
+            // Batched prefill on wgpu, an odd chunk so boundaries fall inside the prompt.
+            "--prefill",
+            "batched",
+            "--chunk",
+            "3",
         ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        // No batched prefill on wgpu yet: the default `--prefill batched` says so and falls
-        // back to token by token.
         let stderr = String::from_utf8_lossy(&o.stderr);
-        assert!(stderr.contains("fed token by token"), "{stderr}");
+        assert!(!stderr.contains("fed token by token"), "{stderr}");
         let got = Golden::open(&out);
         for (mine, theirs) in [
             ("prefill_logits", "seq0.prefill_logits"),

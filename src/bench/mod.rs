@@ -208,7 +208,7 @@ pub struct StrategyResult {
     pub prefill_seconds: Option<f64>,
     pub prefill_tokens_per_s: Option<f64>,
     /// The prompt through the batched prefill graphs (chunks of at most `chunk` tokens),
-    /// where the backend has them (the CPU).
+    /// where the backend has them (CPU and wgpu).
     pub batched_prefill_seconds: Option<f64>,
     pub batched_prefill_tokens_per_s: Option<f64>,
     /// Max |Δ| of the last prompt token's logits, batched against token by token.

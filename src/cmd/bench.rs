@@ -68,8 +68,8 @@ pub struct BenchArgs {
     /// and the plan's KV traffic is modeled at it.
     #[arg(long, default_value_t = 32)]
     pub context: usize,
-    /// Longest chunk of batched prefill, timed beside token-by-token prefill where the
-    /// backend has it (the CPU); 0 = token by token only.
+    /// Longest chunk of batched prefill, timed beside token-by-token prefill (CPU and
+    /// wgpu); 0 = token by token only.
     #[arg(long, value_name = "N", default_value_t = zaya_graph::engine::DEFAULT_PREFILL_CHUNK)]
     pub chunk: usize,
     /// Tokens compared with the unfused reference before anything is timed.

@@ -40,8 +40,8 @@ pub struct EvalArgs {
     #[arg(long, value_name = "T", default_value_t = KvDtype::F32)]
     pub kv_dtype: KvDtype,
     /// How the prompt is fed: `batched` (the prefill graphs, in chunks of at most `--chunk`
-    /// tokens) or `sequential` (one decode step per token). A backend without batched
-    /// prefill (wgpu for now) feeds it sequentially and says so.
+    /// tokens) or `sequential` (one decode step per token). Both backends (CPU and wgpu)
+    /// run batched prefill.
     #[arg(long, value_enum, default_value_t = PrefillMode::Batched)]
     pub prefill: PrefillMode,
     /// Longest prefill chunk (any length >= 1, so chunk boundaries can fall anywhere).

@@ -54,8 +54,7 @@ pub struct ModelArgs {
     /// conversation, 4096 by default).
     #[arg(long, value_name = "N")]
     pub context: Option<usize>,
-    /// Longest chunk of batched prompt prefill (0: feed the prompt token by token). The wgpu
-    /// backend feeds prompts token by token for now.
+    /// Longest chunk of batched prompt prefill (0: feed the prompt token by token).
     #[arg(long, value_name = "N", default_value_t = zaya_graph::engine::DEFAULT_PREFILL_CHUNK)]
     pub chunk: usize,
 }

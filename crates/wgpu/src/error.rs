@@ -82,6 +82,8 @@ pub enum GpuError {
     Readback(String),
     #[error("device sampler: {field} {reason}")]
     InvalidSampler { field: &'static str, reason: String },
+    #[error("prefill of {tokens} tokens: no combination of the chunk lengths {chunks:?} covers it")]
+    NoPrefillPlan { tokens: usize, chunks: Vec<usize> },
     #[error("no samplable token: every logit below the vocab size {vocab} is NaN or -inf")]
     NoCandidates { vocab: usize },
 }

@@ -195,7 +195,19 @@ pub fn lower(g: &Graph, input: &LowerInput<'_>) -> Result<Plan> {
                 end: phase.end,
             };
             let first = l.plan.kernels.len();
-            if range.group.is_some()
+            // The fused templates are written for one token: a group holding token-chunk
+            // (prefill) ops runs instruction by instruction, through the chunk kernels.
+            let chunk = (range.start..range.end).any(|i| l.chunk_op(i));
+            if chunk && range.group.is_some() && range.end - range.start > 1 {
+                l.plan.refused.push(Refusal {
+                    label: g.kernel_label(group.start).to_string(),
+                    start: range.start,
+                    end: range.end,
+                    reason: "token-chunk (prefill) ops run as per-instruction kernels".into(),
+                });
+            }
+            if !chunk
+                && range.group.is_some()
                 && range.end - range.start > 1
                 && let Some(kernels) = crate::fused::lower_group(&mut l, &range)?
             {
@@ -254,26 +266,6 @@ impl<'a> Lowering<'a> {
                 dtype: s.ty.dtype,
             });
         }
-        // Prefill (token-chunk) forms of the ops are CPU-only for now: refuse them here
-        // rather than lower them as if they were one token.
-        for (i, inst) in g.insts.iter().enumerate() {
-            let rank = |k: usize| inst.inputs.get(k).map_or(0, |v| dims[v.index()].len());
-            let chunk = match inst.op {
-                Op::Conv { .. } | Op::Transpose => true,
-                Op::MatVec => rank(1) != 1,
-                Op::CacheAppend { .. } | Op::Attention { .. } => rank(0) != 2,
-                Op::Rope { .. } => dims[inst.inputs[1].index()] != [1],
-                Op::Dequant { .. } => rank(0) > 1,
-                _ => false,
-            };
-            if chunk {
-                return Err(unsupported(
-                    i,
-                    &inst.op,
-                    "token-chunk (prefill) ops run on the CPU only",
-                ));
-            }
-        }
         let matvec_only = zaya_ir::analysis::matvec_only_weights(g);
         let fused: Vec<bool> = g
             .insts
@@ -320,6 +312,20 @@ impl<'a> Lowering<'a> {
             l.new_buffer(v);
         }
         Ok(l)
+    }
+
+    /// Whether instruction `i` is the token-chunk (prefill) form of its op.
+    fn chunk_op(&self, i: usize) -> bool {
+        let inst = &self.g.insts[i];
+        let rank = |k: usize| inst.inputs.get(k).map_or(0, |v| self.dims[v.index()].len());
+        match inst.op {
+            Op::Conv { .. } | Op::Transpose => true,
+            Op::MatVec => rank(1) != 1,
+            Op::CacheAppend { .. } | Op::Attention { .. } => rank(0) != 2,
+            Op::Rope { .. } => self.dims[inst.inputs[1].index()] != [1],
+            Op::Dequant { .. } => rank(0) > 1,
+            _ => false,
+        }
     }
 
     pub(crate) fn new_buffer(&mut self, v: ValueId) -> usize {
@@ -393,8 +399,24 @@ impl<'a> Lowering<'a> {
             .map(|(o, _)| self.dims[o.index()].clone())
             .unwrap_or_default();
         let dispatch = match op {
-            Op::Conv { .. } | Op::Transpose => {
-                return Err(unsupported(i, op, "prefill ops run on the CPU only"));
+            Op::Transpose => {
+                // [.., a, b] -> [.., b, a]: per leading slice, source row k (of a) becomes
+                // destination column k.
+                let x = self.dims_of(ins[0]);
+                let n = x.len();
+                let (a, b) = (x[n.saturating_sub(2)], x[n - 1]);
+                let batch: u64 = x[..n.saturating_sub(2)].iter().product();
+                let (src, dst) = (self.buf(i, ins[0])?, res(out_res));
+                (0..batch)
+                    .map(|s| {
+                        let base = s * a * b;
+                        copy(
+                            CopyIndex::None,
+                            &[a * b, b, 1, base, b, 1, base, 1, a],
+                            vec![src, dst],
+                        )
+                    })
+                    .collect()
             }
             Op::Const { values } => {
                 let n = out_dims.iter().product::<u64>() as usize;
@@ -479,8 +501,13 @@ impl<'a> Lowering<'a> {
                 let x = self.dims_of(ins[0]);
                 let n = *x.last().unwrap_or(&1);
                 let count = x.iter().product::<u64>();
+                // One position per token of a chunk (pos f32[T]), else one for all rows.
+                let positions = self.dims_of(ins[1]).iter().product::<u64>().max(1);
                 let mut params = [0u32; PARAM_WORDS];
-                set(&mut params, &[count, n, *rot_dims as u64]);
+                set(
+                    &mut params,
+                    &[count, n, *rot_dims as u64, count / positions],
+                );
                 vec![Dispatch {
                     shader: Shader::Rope,
                     params,
@@ -561,16 +588,19 @@ impl<'a> Lowering<'a> {
                 }
                 parts
             }
-            Op::ConvStep { groups: gr } => {
+            Op::ConvStep { groups: gr } | Op::Conv { groups: gr } => {
+                // One shader for both: a decode step is a window of K columns, one output.
                 let win = self.dims_of(ins[0]);
-                let (c_in, k) = (win[0], win[1]);
+                let (c_in, w) = (win[0], win[1]);
+                let k = *self.dims_of(ins[1]).last().unwrap_or(&1);
                 let c_out = out_dims[0];
+                let cols = w + 1 - k.min(w + 1);
                 let mut params = [0u32; PARAM_WORDS];
-                set(&mut params, &[c_out, c_in, k, *gr as u64]);
+                set(&mut params, &[c_out, c_in, k, *gr as u64, w, cols.max(1)]);
                 vec![Dispatch {
                     shader: Shader::ConvStep,
                     params,
-                    workgroups: groups(c_out, WG_ELEMS),
+                    workgroups: groups(c_out * cols.max(1), WG_ELEMS),
                     bindings: vec![
                         self.buf(i, ins[0])?,
                         self.buf(i, ins[1])?,
@@ -592,10 +622,32 @@ impl<'a> Lowering<'a> {
                 )]
             }
             Op::CacheAppend { state } => {
+                // x [heads, dim] at row pos, or a chunk [T, heads, dim] at rows pos..pos + T
+                // (the token axis outermost; word 11 adds it to the position).
                 let x = self.dims_of(ins[0]);
-                let (heads, dim) = (x[0], x[1]);
+                let n = x.len();
+                let (heads, dim) = (x[n - 2], x[n - 1]);
+                let tokens: u64 = x[..n - 2].iter().product();
                 let ctx = self.input.ctx;
-                let p = [heads * dim, 1, dim, 0, dim, 0, 0, ctx * dim, 0, ctx, dim];
+                let p = if n == 2 {
+                    [heads * dim, 1, dim, 0, dim, 0, 0, ctx * dim, 0, ctx, dim, 0]
+                } else {
+                    let t = tokens * heads * dim;
+                    [
+                        t,
+                        heads,
+                        dim,
+                        0,
+                        heads * dim,
+                        dim,
+                        0,
+                        dim,
+                        ctx * dim,
+                        ctx,
+                        dim,
+                        1,
+                    ]
+                };
                 vec![copy(
                     CopyIndex::Position,
                     &p,
@@ -611,8 +663,11 @@ impl<'a> Lowering<'a> {
                 v_cache,
                 scale,
             } => {
+                // q [nq, hd] (decode) or [T, nq, hd] (a prefill chunk, token t at pos + t).
                 let q = self.dims_of(ins[0]);
-                let (nq, hd) = (q[0], q[1]);
+                let r = q.len();
+                let (nq, hd) = (q[r - 2], q[r - 1]);
+                let tokens: u64 = q[..r - 2].iter().product();
                 let nkv = g.states[k_cache.index()].ty.dims[0].as_const().unwrap_or(1);
                 let ctx = self.input.ctx;
                 if hd > 4 * u64::from(crate::wgsl::ATTENTION_SPLIT_WG) {
@@ -629,14 +684,14 @@ impl<'a> Lowering<'a> {
                 // shaders/attention_split.wgsl, attention_combine.wgsl).
                 let chunk = crate::wgsl::ATTENTION_CHUNK;
                 let nch = ctx.div_ceil(chunk).max(1);
-                self.plan.scratch_words = self.plan.scratch_words.max(nq * nch * (hd + 2));
+                self.plan.scratch_words = self.plan.scratch_words.max(tokens * nq * nch * (hd + 2));
                 let mut params = [0u32; PARAM_WORDS];
-                set(&mut params, &[nq, nkv, hd, ctx, 0, chunk, nch]);
+                set(&mut params, &[nq, nkv, hd, ctx, 0, chunk, nch, tokens]);
                 params[4] = scale.to_bits();
                 let split = Dispatch {
                     shader: Shader::AttentionSplit,
                     params,
-                    workgroups: (nkv * nch) as u32,
+                    workgroups: (tokens * nkv * nch) as u32,
                     bindings: vec![
                         self.buf(i, ins[0])?,
                         self.buf(i, ins[1])?,
@@ -646,11 +701,14 @@ impl<'a> Lowering<'a> {
                     ],
                 };
                 let mut params = [0u32; PARAM_WORDS];
-                set(&mut params, &[nq, hd, ctx, chunk, nch]);
+                set(&mut params, &[nq, hd, ctx, chunk, nch, tokens]);
                 let combine = Dispatch {
                     shader: Shader::AttentionCombine,
                     params,
-                    workgroups: groups(nq * hd, u64::from(crate::wgsl::ATTENTION_COMBINE_WG)),
+                    workgroups: groups(
+                        tokens * nq * hd,
+                        u64::from(crate::wgsl::ATTENTION_COMBINE_WG),
+                    ),
                     bindings: vec![self.buf(i, ins[1])?, Res::Scratch, res(out_res)],
                 };
                 vec![split, combine]
@@ -814,10 +872,17 @@ impl<'a> Lowering<'a> {
         let g = self.g;
         let inst = &g.insts[i];
         let out = inst.outputs[0];
+        let x_dims = self.dims_of(inst.inputs[1]).to_vec();
+        let w_dims = self.dims_of(inst.inputs[0]).to_vec();
+        let rows = *self.dims_of(out).last().unwrap_or(&1);
+        let cols = *x_dims.last().unwrap_or(&1);
+        let tokens = x_dims.iter().product::<u64>() / cols.max(1);
+        let per_token = w_dims.len() == 3;
+        if x_dims.len() > 1 || per_token {
+            return self.matmul(i, tokens, rows, cols, per_token);
+        }
         let y = Res::Value(self.new_buffer(out));
         let x = self.buf(i, inst.inputs[1])?;
-        let rows = self.dims_of(out)[0];
-        let cols = self.dims_of(inst.inputs[1])[0];
         let producer = g.producer(inst.inputs[0]).map(|p| p.index());
         if let Some(d) = producer.filter(|&d| self.fused[d]) {
             let w = self.weight_of(d);
@@ -848,6 +913,116 @@ impl<'a> Lowering<'a> {
             bindings: vec![wbuf, x, y],
         };
         self.push(i, KernelKind::Primitive, vec![d]);
+        Ok(())
+    }
+
+    /// A matvec over a chunk of `tokens` rows of x (prefill): one weight for every token, or
+    /// per-token slices picked by an indexed dequant's ids (grouped by expert on the GPU; see
+    /// shaders/matmul.wgsl). One dispatch per weight window.
+    fn matmul(
+        &mut self,
+        i: usize,
+        tokens: u64,
+        rows: u64,
+        cols: u64,
+        per_token: bool,
+    ) -> Result<()> {
+        let g = self.g;
+        let inst = &g.insts[i];
+        let op = &inst.op;
+        if tokens > crate::wgsl::MATMUL_MAX_TOKENS {
+            return Err(unsupported(
+                i,
+                op,
+                format!(
+                    "a chunk of {tokens} tokens (at most {})",
+                    crate::wgsl::MATMUL_MAX_TOKENS
+                ),
+            ));
+        }
+        let x = self.buf(i, inst.inputs[1])?;
+        let producer = g.producer(inst.inputs[0]).map(|p| p.index());
+        let fused = producer.filter(|&d| self.fused[d]);
+        let index = match fused {
+            Some(d) => g.insts[d]
+                .inputs
+                .first()
+                .map(|&v| self.buf(d, v))
+                .transpose()?,
+            None => None,
+        };
+        if per_token && index.is_none() {
+            return Err(unsupported(
+                i,
+                op,
+                "per-token weights [T, out, in] that are not an indexed dequant of a stored weight",
+            ));
+        }
+        let out = inst.outputs[0];
+        let y = Res::Value(self.new_buffer(out));
+        let Some(d) = fused else {
+            // An f32 value [out, in] read as one window of an f32 weight.
+            let wbuf = self.buf(i, inst.inputs[0])?;
+            let mut params = [0u32; PARAM_WORDS];
+            set(&mut params, &[rows, cols, tokens, 0, rows, rows, 1]);
+            let d = Dispatch {
+                shader: Shader::MatMul {
+                    format: F32_FORMAT,
+                    indexed: false,
+                },
+                params,
+                workgroups: rows as u32,
+                bindings: vec![wbuf, x, y],
+            };
+            self.push(i, KernelKind::Primitive, vec![d]);
+            return Ok(());
+        };
+        let w = self.weight_of(d);
+        let format = self.input.formats[w];
+        let (scales, biases) = crate::wgsl::weight_parts(format);
+        let decl = &g.weights[w].dims;
+        let rpi = rows_per_index(decl);
+        let experts = if index.is_some() {
+            decl.first().copied().unwrap_or(1)
+        } else {
+            1
+        };
+        let shader = Shader::MatMul {
+            format,
+            indexed: index.is_some(),
+        };
+        let dispatches = self.input.windows[w]
+            .iter()
+            .enumerate()
+            .map(|(k, win)| {
+                let mut params = [0u32; PARAM_WORDS];
+                set(
+                    &mut params,
+                    &[rows, cols, tokens, win.row0, win.rows, rpi, experts],
+                );
+                let part = |part: u8| Res::Weight {
+                    weight: w,
+                    part,
+                    window: k,
+                };
+                let mut bindings = vec![part(0)];
+                if scales {
+                    bindings.push(part(1));
+                }
+                if biases {
+                    bindings.push(part(2));
+                }
+                bindings.extend(index);
+                bindings.extend([x, y]);
+                Dispatch {
+                    shader: shader.clone(),
+                    params,
+                    workgroups: (experts * rows) as u32,
+                    bindings,
+                }
+            })
+            .collect();
+        self.push(i, KernelKind::QMatVec, dispatches);
         Ok(())
     }
 

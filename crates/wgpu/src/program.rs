@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
 use zaya_ir::exec::{ExecResult, ExecSession, Executor};
-use zaya_ir::{Graph, WeightFormat};
+use zaya_ir::{Graph, Module, WeightFormat};
 
 /// One weight window's buffers: packed, scales, biases (absent parts are `None`).
 pub(crate) type WindowBuffers = [Option<wgpu::Buffer>; 3];
@@ -83,6 +83,11 @@ pub struct ProgramOptions {
 pub struct GpuProgram {
     pub(crate) ctx: Arc<GpuContext>,
     graph: Graph,
+    /// The decode graph and its prefill functions (decode alone for a plain graph).
+    module: Module,
+    /// Per function of `module`, the program weight bound to each of its weights (the
+    /// decode graph's are the first, in order).
+    slots: Vec<Vec<usize>>,
     formats: Vec<WeightFormat>,
     windows: Vec<Vec<Window>>,
     pub(crate) weights: Vec<Vec<WindowBuffers>>,
@@ -120,20 +125,43 @@ impl GpuProgram {
         weights: &[WeightData<'_>],
         options: &ProgramOptions,
     ) -> Result<Arc<GpuProgram>> {
-        Self::build(ctx, graph, weights, options, None)
+        Self::build(ctx, Module::decode_only(graph), weights, options, None)
+    }
+
+    /// A module (decode graph and prefill functions) bound to `weights`, one per entry of
+    /// [`Module::weights`]: each weight uploaded once for every function, and the pipelines
+    /// of every function built. Sessions then offer batched prefill.
+    pub fn with_module(
+        ctx: Arc<GpuContext>,
+        module: Module,
+        weights: &[WeightData<'_>],
+        options: &ProgramOptions,
+    ) -> Result<Arc<GpuProgram>> {
+        Self::build(ctx, module, weights, options, None)
     }
 
     fn build(
         ctx: Arc<GpuContext>,
-        graph: Graph,
+        module: Module,
         weights: &[WeightData<'_>],
         options: &ProgramOptions,
         shared: Option<&SharedWeights>,
     ) -> Result<Arc<GpuProgram>> {
-        graph.validate()?;
-        if weights.len() != graph.weights.len() {
+        for f in module.functions() {
+            f.graph.validate()?;
+        }
+        let graph = module.decode().clone();
+        let decls = module.weights();
+        let slots = module.weight_slots();
+        // Decode indices are program indices: the decode graph's weights come first.
+        if slots[0].iter().enumerate().any(|(i, &s)| i != s) {
+            return Err(GpuError::Validation(
+                "the decode graph declares one weight source twice".into(),
+            ));
+        }
+        if weights.len() != decls.len() {
             return Err(GpuError::WeightCount {
-                want: graph.weights.len(),
+                want: decls.len(),
                 found: weights.len(),
             });
         }
@@ -145,7 +173,7 @@ impl GpuProgram {
         let mut windows = Vec::with_capacity(weights.len());
         let mut buffers = Vec::with_capacity(weights.len());
         let mut weight_bytes = 0;
-        for (i, (data, decl)) in weights.iter().zip(&graph.weights).enumerate() {
+        for (i, (data, decl)) in weights.iter().zip(&decls).enumerate() {
             let stored = data.stored(i, decl)?;
             let wins = plan_windows(&decl.source, stored.format, &decl.dims, max_bytes)?;
             let upload =
@@ -174,6 +202,8 @@ impl GpuProgram {
         let mut program = GpuProgram {
             ctx,
             graph,
+            module,
+            slots,
             formats,
             windows,
             weights: buffers,
@@ -181,27 +211,53 @@ impl GpuProgram {
             weight_bytes,
             matvec,
         };
-        for shader in program.plan(1)?.shaders() {
-            let pipeline = program.ctx.pipeline(shader.clone())?;
-            program.pipelines.insert(shader, pipeline);
+        for f in 0..program.module.functions().len() {
+            for shader in program.function_plan(f, 1)?.shaders() {
+                if !program.pipelines.contains_key(&shader) {
+                    let pipeline = program.ctx.pipeline(shader.clone())?;
+                    program.pipelines.insert(shader, pipeline);
+                }
+            }
         }
         Ok(Arc::new(program))
     }
 
     /// Lowers the graph for a session of capacity `ctx`.
     pub fn plan(&self, ctx: u64) -> Result<Plan> {
+        self.function_plan(0, ctx)
+    }
+
+    /// Lowers function `f` of the module (0 = decode) for a session of capacity `ctx`; its
+    /// weight bindings name the program's weights.
+    pub fn function_plan(&self, f: usize, ctx: u64) -> Result<Plan> {
         let (max_bindings, max_binding_bytes) = LowerInput::limits_of(&self.ctx.limits());
-        lower(
-            &self.graph,
+        let slots = &self.slots[f];
+        let formats: Vec<WeightFormat> = slots.iter().map(|&s| self.formats[s]).collect();
+        let windows: Vec<Vec<Window>> = slots.iter().map(|&s| self.windows[s].clone()).collect();
+        let mut plan = lower(
+            &self.module.functions()[f].graph,
             &LowerInput {
-                formats: &self.formats,
-                windows: &self.windows,
+                formats: &formats,
+                windows: &windows,
                 ctx,
                 max_bindings,
                 max_binding_bytes,
                 matvec: &self.matvec,
             },
-        )
+        )?;
+        for d in plan.kernels.iter_mut().flat_map(|k| &mut k.dispatches) {
+            for b in &mut d.bindings {
+                if let crate::plan::Res::Weight { weight, .. } = b {
+                    *weight = slots[*weight];
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// The decode graph and the prefill functions this program runs.
+    pub fn module(&self) -> &Module {
+        &self.module
     }
 
     /// The fused matvec target this program lowers with.
@@ -284,7 +340,39 @@ impl GpuProgram {
             )));
         }
         let weights = crate::weights::bind_bundle(bundle, &graph)?;
-        GpuProgram::build(ctx, graph, &weights, options, Some(shared))
+        GpuProgram::build(
+            ctx,
+            Module::decode_only(graph),
+            &weights,
+            options,
+            Some(shared),
+        )
+    }
+
+    /// Binds a module (decode and prefill functions) to `bundle`: every weight uploaded once
+    /// (into `shared` when given, reusing what it holds), the pipelines of every function.
+    pub fn from_bundle_module(
+        ctx: Arc<GpuContext>,
+        bundle: &Arc<zaya_model::Bundle>,
+        module: Module,
+        options: &ProgramOptions,
+        shared: Option<&SharedWeights>,
+    ) -> Result<Arc<GpuProgram>> {
+        if let Some(shared) = shared {
+            let same_bundle = shared
+                .bundle
+                .upgrade()
+                .is_some_and(|b| Arc::ptr_eq(&b, bundle));
+            let same_device = shared.ctx.upgrade().is_some_and(|c| Arc::ptr_eq(&c, &ctx));
+            if !(same_bundle && same_device) {
+                return Err(GpuError::Validation(format!(
+                    "shared weights of another bundle or device cannot be bound to {}",
+                    bundle.dir.display()
+                )));
+            }
+        }
+        let weights = crate::weights::bind_weights(bundle, &module.weights())?;
+        GpuProgram::build(ctx, module, &weights, options, shared)
     }
 }
 

@@ -59,6 +59,85 @@ pub struct GpuSession {
     chained: bool,
     /// The device sampler of [`ExecSession::prepare_sampling`], for its vocabulary.
     sampler: Option<(usize, DeviceSampler)>,
+    /// Prefill functions' buffers (index = module function - 1), built on first use; they
+    /// share this session's states.
+    prefill: Vec<Option<Runner>>,
+}
+
+/// A prefill function bound for one session: its plan, value buffers and bind groups over
+/// the session's states.
+struct Runner {
+    plan: Plan,
+    bound: Bound,
+    constants_ready: bool,
+}
+
+/// A plan's buffers and bind groups.
+struct Bound {
+    values: Vec<wgpu::Buffer>,
+    step_buf: wgpu::Buffer,
+    /// Bind groups per kernel, per dispatch.
+    bind_groups: Vec<Vec<wgpu::BindGroup>>,
+}
+
+/// Allocates `plan`'s value buffers, step buffer, tables and scratch, uploads its consts,
+/// and builds every dispatch's bind group over `states`.
+fn bind_plan(
+    program: &GpuProgram,
+    g: &zaya_ir::Graph,
+    plan: &Plan,
+    states: &[wgpu::Buffer],
+) -> Result<Bound> {
+    let ctx = &program.ctx;
+    let device = &ctx.device;
+    let max_dim = ctx.limits().max_compute_workgroups_per_dimension;
+    let values: Vec<wgpu::Buffer> = plan
+        .buffers
+        .iter()
+        .map(|&w| storage_buffer(device, "value", w))
+        .collect();
+    let step_buf = storage_buffer(device, "step", g.symbols.len() as u64);
+    let tables: Vec<wgpu::Buffer> = plan
+        .tables
+        .iter()
+        .map(|t| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("table"),
+                contents: bytemuck::cast_slice(t),
+                usage: wgpu::BufferUsages::STORAGE,
+            })
+        })
+        .collect();
+    let scratch = storage_buffer(device, "scratch", plan.scratch_words);
+    let params = params_buffer(device, plan);
+    for (b, data) in &plan.consts {
+        ctx.queue
+            .write_buffer(&values[*b], 0, bytemuck::cast_slice(data));
+    }
+    let resources = Resources {
+        program,
+        values: &values,
+        states,
+        step: &step_buf,
+        tables: &tables,
+        scratch: &scratch,
+    };
+    let mut bind_groups = vec![];
+    let mut slot = 0u64;
+    for kernel in &plan.kernels {
+        let mut groups = vec![];
+        for d in &kernel.dispatches {
+            grid(d.workgroups, max_dim)?;
+            groups.push(resources.bind_group(d, &params, slot)?);
+            slot += 1;
+        }
+        bind_groups.push(groups);
+    }
+    Ok(Bound {
+        values,
+        step_buf,
+        bind_groups,
+    })
 }
 
 impl From<GpuError> for ExecError {
@@ -119,56 +198,18 @@ impl GpuSession {
                 limit,
             });
         }
-        let max_dim = ctx.limits().max_compute_workgroups_per_dimension;
         let session = ctx.scoped(|| -> Result<GpuSession> {
-            let values: Vec<wgpu::Buffer> = plan
-                .buffers
-                .iter()
-                .map(|&w| storage_buffer(device, "value", w))
-                .collect();
             let states: Vec<wgpu::Buffer> = plan
                 .state_words
                 .iter()
                 .zip(&g.states)
                 .map(|(&w, s)| storage_buffer(device, &s.name, w))
                 .collect();
-            let step_buf = storage_buffer(device, "step", g.symbols.len() as u64);
-            let tables: Vec<wgpu::Buffer> = plan
-                .tables
-                .iter()
-                .map(|t| {
-                    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                        label: Some("table"),
-                        contents: bytemuck::cast_slice(t),
-                        usage: wgpu::BufferUsages::STORAGE,
-                    })
-                })
-                .collect();
-            let scratch = storage_buffer(device, "scratch", plan.scratch_words);
-            let params = params_buffer(device, &plan);
-            for (b, data) in &plan.consts {
-                ctx.queue
-                    .write_buffer(&values[*b], 0, bytemuck::cast_slice(data));
-            }
-            let resources = Resources {
-                program: &program,
-                values: &values,
-                states: &states,
-                step: &step_buf,
-                tables: &tables,
-                scratch: &scratch,
-            };
-            let mut bind_groups = vec![];
-            let mut slot = 0u64;
-            for kernel in &plan.kernels {
-                let mut groups = vec![];
-                for d in &kernel.dispatches {
-                    grid(d.workgroups, max_dim)?;
-                    groups.push(resources.bind_group(d, &params, slot)?);
-                    slot += 1;
-                }
-                bind_groups.push(groups);
-            }
+            let Bound {
+                values,
+                step_buf,
+                bind_groups,
+            } = bind_plan(&program, g, &plan, &states)?;
             Ok(GpuSession {
                 program: Arc::clone(&program),
                 plan,
@@ -187,6 +228,7 @@ impl GpuSession {
                 next_slot: 0,
                 chained: false,
                 sampler: None,
+                prefill: vec![],
             })
         })??;
         Ok(session)
@@ -760,28 +802,174 @@ impl GpuSession {
 
     /// Records kernel `k`'s dispatches; returns how many.
     fn record_kernel(&self, pass: &mut wgpu::ComputePass<'_>, k: usize) -> usize {
-        let max = self
-            .program
-            .ctx
-            .limits()
-            .max_compute_workgroups_per_dimension;
-        let mut recorded = 0;
-        for (d, bg) in self.plan.kernels[k]
-            .dispatches
-            .iter()
-            .zip(&self.bind_groups[k])
-        {
-            let Some(pipeline) = self.program.pipelines.get(&d.shader) else {
-                continue;
-            };
-            // Grids were checked when the session was built.
-            let (x, y) = grid(d.workgroups, max).unwrap_or((1, 1));
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, bg, &[]);
-            pass.dispatch_workgroups(x, y, 1);
-            recorded += 1;
+        record(&self.program, pass, &self.plan, &self.bind_groups, k)
+    }
+
+    /// Feeds `tokens` through the module's prefill functions (longest chunks first, see
+    /// [`zaya_ir::Module::plan_prefill`]), one submission per chunk, and returns the outputs
+    /// named in `read`: `logits`/`next_token` of the last chunk, any other output (e.g.
+    /// `prefill_logits`) concatenated over the chunks. Names, ids and the capacity are
+    /// checked before anything runs.
+    pub fn prefill_batched(&mut self, tokens: &[u32], read: &[&str]) -> Result<Vec<Tensor>> {
+        let program = Arc::clone(&self.program);
+        let module = program.module();
+        let plan = module
+            .plan_prefill(tokens.len())
+            .ok_or_else(|| GpuError::NoPrefillPlan {
+                tokens: tokens.len(),
+                chunks: module.prefill_chunks(),
+            })?;
+        for &(f, _) in &plan {
+            for name in read {
+                if module.functions()[f].graph.output(name).is_none() {
+                    return Err(GpuError::UnknownName {
+                        what: "prefill output",
+                        name: (*name).into(),
+                    });
+                }
+            }
         }
-        recorded
+        if self.pos + tokens.len() > self.capacity {
+            return Err(GpuError::ContextFull {
+                pos: self.pos + tokens.len() - 1,
+                ctx: self.capacity,
+            });
+        }
+        if self.prefill.len() < module.functions().len() - 1 {
+            self.prefill
+                .resize_with(module.functions().len() - 1, || None);
+        }
+        let started = Instant::now();
+        let last_only = |n: &str| n == LOGITS || n == NEXT_TOKEN;
+        let mut out: Vec<Option<Tensor>> = vec![None; read.len()];
+        let mut at = 0;
+        let mut stats = StepStats::default();
+        for (f, t) in plan {
+            let chunk = &tokens[at..at + t];
+            at += t;
+            let got = self.run_prefill(f, chunk, read, &mut stats)?;
+            for (k, (name, got)) in read.iter().zip(got).enumerate() {
+                out[k] = Some(match (out[k].take(), got) {
+                    (Some(Tensor::F32(mut a)), Tensor::F32(b)) if !last_only(name) => {
+                        a.extend(b);
+                        Tensor::F32(a)
+                    }
+                    (Some(Tensor::U32(mut a)), Tensor::U32(b)) if !last_only(name) => {
+                        a.extend(b);
+                        Tensor::U32(a)
+                    }
+                    (_, got) => got,
+                });
+            }
+        }
+        self.stats = stats;
+        self.chained = false;
+        self.last_step = Some(started.elapsed());
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// One chunk through prefill function `f` (built for this session on first use).
+    fn run_prefill(
+        &mut self,
+        f: usize,
+        chunk: &[u32],
+        read: &[&str],
+        stats: &mut StepStats,
+    ) -> Result<Vec<Tensor>> {
+        let program = Arc::clone(&self.program);
+        let g = &program.module().functions()[f].graph;
+        if self.prefill[f - 1].is_none() {
+            let plan = program.function_plan(f, self.capacity as u64)?;
+            let bound = program
+                .ctx
+                .scoped(|| bind_plan(&program, g, &plan, &self.states))??;
+            self.prefill[f - 1] = Some(Runner {
+                plan,
+                bound,
+                constants_ready: false,
+            });
+        }
+        let Some(runner) = self.prefill[f - 1].as_mut() else {
+            return Err(GpuError::Validation("prefill function not bound".into()));
+        };
+        let (Some(&input), [_]) = (g.inputs.first(), g.inputs.as_slice()) else {
+            return Err(GpuError::UnknownName {
+                what: "buffer of",
+                name: "a single token-chunk input".into(),
+            });
+        };
+        if let Some(bound) = runner.plan.input_bounds[0]
+            && let Some(&id) = chunk.iter().find(|&&id| id as u64 >= bound)
+        {
+            return Err(GpuError::InputOutOfRange {
+                index: 0,
+                id,
+                bound,
+            });
+        }
+        let reads = read
+            .iter()
+            .map(|name| {
+                g.output(name).ok_or_else(|| GpuError::UnknownName {
+                    what: "prefill output",
+                    name: (*name).into(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let ctx = &program.ctx;
+        if let Some(b) = runner.plan.value_buffer[input.index()] {
+            ctx.queue
+                .write_buffer(&runner.bound.values[b], 0, bytemuck::cast_slice(chunk));
+        }
+        let symbols: Vec<u32> = g
+            .symbol_values(self.capacity, self.pos)
+            .into_iter()
+            .map(|v| v as u32)
+            .collect();
+        if !symbols.is_empty() {
+            ctx.queue
+                .write_buffer(&runner.bound.step_buf, 0, bytemuck::cast_slice(&symbols));
+        }
+        let kernels: Vec<usize> = (0..runner.plan.kernels.len())
+            .filter(|&k| !(runner.constants_ready && runner.plan.kernels[k].constant))
+            .collect();
+        let staged = ctx.scoped(|| {
+            let mut enc = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("prefill"),
+                });
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("prefill"),
+                    timestamp_writes: None,
+                });
+                for &k in &kernels {
+                    stats.dispatches += record(
+                        &program,
+                        &mut pass,
+                        &runner.plan,
+                        &runner.bound.bind_groups,
+                        k,
+                    );
+                }
+            }
+            let staged = reads
+                .iter()
+                .map(|&v| stage_value(&program, g, &runner.plan, &runner.bound.values, &mut enc, v))
+                .collect::<Result<Vec<_>>>();
+            ctx.queue.submit([enc.finish()]);
+            staged
+        })??;
+        stats.command_encoders += 1;
+        stats.compute_passes += 1;
+        stats.readback_bytes += staged.iter().map(|(b, _)| b.size()).sum::<u64>();
+        runner.constants_ready = true;
+        self.pos += chunk.len();
+        staged
+            .into_iter()
+            .map(|(buf, dtype)| self.read_staged(&buf, dtype))
+            .collect()
     }
 
     fn finish_step(&mut self, started: Instant) {
@@ -793,20 +981,14 @@ impl GpuSession {
     /// Copies value `v` into a fresh mappable buffer in `enc`.
     /// Fails for a value that lives only inside a fused kernel (it has no buffer).
     fn stage(&self, enc: &mut wgpu::CommandEncoder, v: ValueId) -> Result<(wgpu::Buffer, DType)> {
-        let g = self.program.graph();
-        let dtype = g.value(v).ty.dtype;
-        let words = g.value(v).ty.numel().unwrap_or(0).max(1);
-        let b = self.plan.value_buffer[v.index()].ok_or_else(|| GpuError::UnknownName {
-            what: "materialized value (it lives inside a fused kernel)",
-            name: g
-                .value(v)
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("%{}", v.index())),
-        })?;
-        let staging = readback_buffer(&self.program.ctx.device, words * 4);
-        enc.copy_buffer_to_buffer(&self.values[b], 0, &staging, 0, words * 4);
-        Ok((staging, dtype))
+        stage_value(
+            &self.program,
+            self.program.graph(),
+            &self.plan,
+            &self.values,
+            enc,
+            v,
+        )
     }
 
     fn read_staged(&self, buf: &wgpu::Buffer, dtype: DType) -> Result<Tensor> {
@@ -881,6 +1063,13 @@ impl ExecSession for GpuSession {
         Ok(chosen?)
     }
 
+    fn prefill(&mut self, tokens: &[u32], read: &[&str]) -> ExecResult<Vec<Tensor>> {
+        if self.program.module().functions().len() < 2 {
+            return Err(ExecError::Unsupported("has no batched prefill"));
+        }
+        Ok(self.prefill_batched(tokens, read)?)
+    }
+
     fn finish(&mut self) -> ExecResult<()> {
         Ok(self.program.ctx.wait()?)
     }
@@ -898,6 +1087,55 @@ impl ExecSession for GpuSession {
         }
         Ok(self.profile_inputs(inputs)?)
     }
+}
+
+/// Records kernel `k` of `plan` with its bind groups; returns how many dispatches.
+fn record(
+    program: &GpuProgram,
+    pass: &mut wgpu::ComputePass<'_>,
+    plan: &Plan,
+    bind_groups: &[Vec<wgpu::BindGroup>],
+    k: usize,
+) -> usize {
+    let max = program.ctx.limits().max_compute_workgroups_per_dimension;
+    let mut recorded = 0;
+    for (d, bg) in plan.kernels[k].dispatches.iter().zip(&bind_groups[k]) {
+        let Some(pipeline) = program.pipelines.get(&d.shader) else {
+            continue;
+        };
+        // Grids were checked when the plan was bound.
+        let (x, y) = grid(d.workgroups, max).unwrap_or((1, 1));
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, bg, &[]);
+        pass.dispatch_workgroups(x, y, 1);
+        recorded += 1;
+    }
+    recorded
+}
+
+/// Copies value `v` of graph `g` (lowered as `plan` into `values`) into a fresh mappable
+/// buffer in `enc`. Fails for a value that lives only inside a fused kernel.
+fn stage_value(
+    program: &GpuProgram,
+    g: &zaya_ir::Graph,
+    plan: &Plan,
+    values: &[wgpu::Buffer],
+    enc: &mut wgpu::CommandEncoder,
+    v: ValueId,
+) -> Result<(wgpu::Buffer, DType)> {
+    let dtype = g.value(v).ty.dtype;
+    let words = g.value(v).ty.numel().unwrap_or(0).max(1);
+    let b = plan.value_buffer[v.index()].ok_or_else(|| GpuError::UnknownName {
+        what: "materialized value (it lives inside a fused kernel)",
+        name: g
+            .value(v)
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("%{}", v.index())),
+    })?;
+    let staging = readback_buffer(&program.ctx.device, words * 4);
+    enc.copy_buffer_to_buffer(&values[b], 0, &staging, 0, words * 4);
+    Ok((staging, dtype))
 }
 
 fn readback_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {

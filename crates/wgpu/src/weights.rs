@@ -126,8 +126,12 @@ fn narrow_exactly(declared: WeightFormat, values: &[f32]) -> (WeightFormat, Vec<
 /// One weight's data per graph weight, like `zaya_cpu::bind_bundle`: module weights stay
 /// packed (borrowed from the bundle's map); plain tensors come as f32 and are narrowed back.
 pub fn bind_bundle<'b>(bundle: &'b Bundle, graph: &Graph) -> Result<Vec<WeightData<'b>>> {
-    graph
-        .weights
+    bind_weights(bundle, &graph.weights)
+}
+
+/// [`bind_bundle`] for a list of weight declarations (a module's, each source once).
+pub fn bind_weights<'b>(bundle: &'b Bundle, decls: &[Weight]) -> Result<Vec<WeightData<'b>>> {
+    decls
         .iter()
         .enumerate()
         .map(|(index, w)| {

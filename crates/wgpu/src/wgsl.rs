@@ -24,6 +24,9 @@ pub(crate) const ROW_ARGMAX: &str = include_str!("../../../shaders/row_argmax.wg
 const GAMMA_AT: &str = "fn gamma_at(i: u32) -> f32 {\n    return bitcast<f32>(gamma[i]);\n}\n";
 const MATVEC: &str = include_str!("../../../shaders/matvec.wgsl");
 const DEQUANT: &str = include_str!("../../../shaders/dequant.wgsl");
+const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
+/// Most tokens one `matmul` launch covers (its workgroup token list).
+pub const MATMUL_MAX_TOKENS: u64 = 1024;
 const W_AFFINE: &str = include_str!("../../../shaders/w_affine.wgsl");
 const W_MXFP4: &str = include_str!("../../../shaders/w_mxfp4.wgsl");
 const W_FLOAT: &str = include_str!("../../../shaders/w_float.wgsl");
@@ -163,6 +166,12 @@ pub enum Shader {
         format: WeightFormat,
         indexed: bool,
     },
+    /// `Y = X W^T` over a chunk of tokens (prefill), W in its stored format; `indexed`: each
+    /// token's slice of a stacked weight (its expert) chosen by a u32 per token on the GPU.
+    MatMul {
+        format: WeightFormat,
+        indexed: bool,
+    },
     Rope,
     ConvStep,
     /// Split-K decode attention, pass 1: per-(head, chunk) partial max, sum and output.
@@ -278,6 +287,13 @@ impl Shader {
                     if *indexed { "_idx" } else { "" }
                 )
             }
+            Shader::MatMul { format, indexed } => {
+                format!(
+                    "matmul_{}{}",
+                    format.tag(),
+                    if *indexed { "_idx" } else { "" }
+                )
+            }
             Shader::Rope => "rope".into(),
             Shader::ConvStep => "conv_step".into(),
             Shader::AttentionSplit => "attention_split".into(),
@@ -301,7 +317,7 @@ impl Shader {
             Shader::Reduce(_) => vec![read("src"), write("dst")],
             Shader::Row(RowOp::RmsNorm) => vec![read("src"), read("gamma"), write("dst")],
             Shader::Row(_) => vec![read("src"), write("dst")],
-            Shader::MatVec { format, indexed } => {
+            Shader::MatVec { format, indexed } | Shader::MatMul { format, indexed } => {
                 let mut b = weight_bindings(*format, *indexed);
                 b.extend([read("x"), write("y")]);
                 b
@@ -352,7 +368,7 @@ impl Shader {
                         "    let ix = idx[k];\n    if (ix >= p(9u)) {\n        return;\n    }\n    src = p(3u) + o * p(4u) + ix * p(5u) + i;"
                     }
                     CopyIndex::Position => {
-                        "    let ps = u32(max(bitcast<f32>(idx[0]), 0.0));\n    if (ps >= p(9u)) {\n        return;\n    }\n    dst = dst + ps * p(10u);"
+                        "    let ps = u32(max(bitcast<f32>(idx[0]), 0.0));\n    if (ps + o * p(11u) >= p(9u)) {\n        return;\n    }\n    dst = dst + ps * p(10u);"
                     }
                 };
                 fill(COPY, &[("BINDINGS", &bindings), ("INDEX", snippet)])
@@ -399,6 +415,9 @@ impl Shader {
             ),
             Shader::Dequant { format, indexed } => {
                 weight_template(DEQUANT, *format, *indexed, &bindings)
+            }
+            Shader::MatMul { format, indexed } => {
+                weight_template(MATMUL, *format, *indexed, &bindings)
             }
             Shader::Rope => fill(ROPE, &[("BINDINGS", &bindings)]),
             Shader::ConvStep => fill(CONV_STEP, &[("BINDINGS", &bindings)]),
@@ -508,25 +527,34 @@ pub(crate) fn weight_snippet(format: WeightFormat) -> String {
 /// Marks where a weight snippet's matvec-only part starts.
 pub(crate) const MATVEC_ONLY_MARK: &str = MATVEC_ONLY;
 
-/// Matvec and dequant: the template with the weight-format snippet and row base filled in.
+/// Matvec, matmul and dequant: the template with the weight-format snippet and the weight
+/// row of output row `o` filled in (indexed: row `o % rows per index` of the slice chosen by
+/// `idx[o / rows per index]`, so one index per token of a chunk; decode has one).
 fn weight_template(template: &str, format: WeightFormat, indexed: bool, bindings: &str) -> String {
     let snippet = weight_snippet(format);
-    // Dequant kernels have no `x`: drop the snippet's matvec-only tail.
-    let snippet = match (template == DEQUANT, snippet.find(MATVEC_ONLY)) {
+    // Dequant and matmul kernels decode single elements: drop the snippet's matvec-only tail.
+    let snippet = match (template != MATVEC, snippet.find(MATVEC_ONLY)) {
         (true, Some(at)) => snippet[..at].to_string(),
         _ => snippet,
     };
-    let row_base = if indexed {
-        "min(idx[0], p(6u) - 1u) * p(5u)"
+    let matmul = template == MATMUL;
+    let row = match (indexed, matmul) {
+        (false, _) => "o",
+        (true, false) => "min(idx[o / p(5u)], p(6u) - 1u) * p(5u) + o % p(5u)",
+        (true, true) => "e * p(5u) + o",
+    };
+    let tokens = if indexed {
+        "        for (var t = 0u; t < tokens; t = t + 1u) {\n            if (min(idx[t], p(6u) - 1u) == e) {\n                toks[n] = t;\n                n = n + 1u;\n            }\n        }"
     } else {
-        "0u"
+        "        for (var t = 0u; t < tokens; t = t + 1u) {\n            toks[n] = t;\n            n = n + 1u;\n        }"
     };
     fill(
         template,
         &[
             ("BINDINGS", bindings),
             ("WEIGHT", &snippet),
-            ("ROW_BASE", row_base),
+            ("WEIGHT_ROW", row),
+            ("TOKENS", tokens),
         ],
     )
 }
@@ -580,6 +608,7 @@ pub fn all_variants(formats: &[WeightFormat]) -> Vec<Shader> {
         for indexed in [false, true] {
             v.push(Shader::MatVec { format, indexed });
             v.push(Shader::Dequant { format, indexed });
+            v.push(Shader::MatMul { format, indexed });
         }
     }
     v.dedup();

@@ -1688,7 +1688,9 @@ fn wg_argmax(v: f32, i: u32, lid: u32) -> u32 {
 // (lid, lid + WG, ..) of the G unnormalised outputs o from the V rows. It writes (m, l, o)
 // per (query head, chunk) to `part` (hd + 2 floats each); attention_combine.wgsl merges the
 // chunks. Chunks past pos write m = -inf, l = 0, o = 0. G <= 8, hd <= 4 * WG.
-// Params: 0 nq, 1 nkv, 2 hd, 3 ctx, 4 scale (f32 bits), 5 keys per chunk, 6 chunks per head.
+// Params: 0 nq, 1 nkv, 2 hd, 3 ctx, 4 scale (f32 bits), 5 keys per chunk, 6 chunks per head,
+// 7 query tokens T (1 in decode). A prefill chunk's token t (q [T, nq, hd]) reads keys
+// 0..=pos + t (the cache before the chunk and the chunk causally), its partials at t's block.
 
 @group(0) @binding(1) var<storage, read> q: array<u32>;
 @group(0) @binding(2) var<storage, read> pos: array<u32>;
@@ -1715,15 +1717,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let chunk = p(5u);
     let nch = p(6u);
     let gq = nq / nkv;
-    let w = wg_linear(wid, nwg);
+    let wl = wg_linear(wid, nwg);
+    let tok = wl / (nkv * nch);
+    let w = wl % (nkv * nch);
     let kv = w / nch;
     let c = w % nch;
-    let live = kv < nkv;
-    let len = select(0u, min(u32(max(bitcast<f32>(pos[0]), 0.0)) + 1u, ctx), live);
+    let live = tok < p(7u);
+    let len = select(0u, min(u32(max(bitcast<f32>(pos[0]), 0.0)) + 1u + tok, ctx), live);
     let t0 = min(c * chunk, len);
     let t1 = min(t0 + chunk, len);
     let cbase = min(kv, nkv - 1u) * ctx * hd;
-    let qbase = min(kv, nkv - 1u) * gq * hd;
+    let qbase = min(tok, p(7u) - 1u) * nq * hd + min(kv, nkv - 1u) * gq * hd;
     if (lid < MAX_G) {
         m_sh[lid] = neg_inf();
         l_sh[lid] = 0.0;
@@ -1783,7 +1787,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupBarrier();
     if (live) {
         for (var g = 0u; g < gq; g = g + 1u) {
-            let base = ((kv * gq + g) * nch + c) * (hd + 2u);
+            let base = (((tok * nkv + kv) * gq + g) * nch + c) * (hd + 2u);
             if (lid == 0u) {
                 part[base] = m_sh[g];
                 part[base + 1u] = l_sh[g];
@@ -1845,7 +1849,8 @@ fn reduce_angle(a: f32) -> f32 {
 // Split-K decode attention, pass 2: merges the per-chunk (m, l, o) that attention_split.wgsl
 // wrote, M = max m_c, L = sum l_c e^(m_c - M), out = sum o_c e^(m_c - M) / L, one thread per
 // output element (head h, dim d), over the chunks that hold keys 0..=pos only.
-// Params: 0 nq, 1 hd, 2 ctx, 3 keys per chunk, 4 chunks per head.
+// Params: 0 nq, 1 hd, 2 ctx, 3 keys per chunk, 4 chunks per head, 5 query tokens T (token t
+// of a prefill chunk merges its own partials over keys 0..=pos + t).
 
 @group(0) @binding(1) var<storage, read> pos: array<u32>;
 @group(0) @binding(2) var<storage, read> part: array<f32>;
@@ -1861,12 +1866,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let chunk = p(3u);
     let nch = p(4u);
     let e = wg_linear(wid, nwg) * 32u + lid;
-    if (e >= nq * hd) {
+    if (e >= p(5u) * nq * hd) {
         return;
     }
-    let h = e / hd;
+    let tok = e / (nq * hd);
+    let h = tok * nq + (e / hd) % nq;
     let d = e % hd;
-    let len = min(u32(max(bitcast<f32>(pos[0]), 0.0)) + 1u, ctx);
+    let len = min(u32(max(bitcast<f32>(pos[0]), 0.0)) + 1u + tok, ctx);
     let live = min((len + chunk - 1u) / chunk, nch);
     let stride = hd + 2u;
     var mx = neg_inf();
