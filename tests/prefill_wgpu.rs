@@ -31,8 +31,17 @@ fn context() -> Option<Arc<GpuContext>> {
 }
 
 fn module(bundle: &Bundle, skip: SkipMode, chunk: usize, strategy: &str) -> zaya_ir::Module {
-    let mut m = build_module_with(&bundle.config, bundle, GraphOptions { skip }, chunk, true)
-        .expect("module builds");
+    let mut m = build_module_with(
+        &bundle.config,
+        bundle,
+        GraphOptions {
+            skip,
+            ..Default::default()
+        },
+        chunk,
+        true,
+    )
+    .expect("module builds");
     if strategy != "none" {
         // A strategy over every function, prefill graphs included: whatever it fuses there
         // must still lower.
