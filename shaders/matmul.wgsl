@@ -18,10 +18,10 @@ fn w_cols() -> u32 {
 {{WEIGHT}}
 
 const WG: u32 = 64u;
-const TB: u32 = 16u;
+const TB: u32 = 8u;
 const MAX_T: u32 = 1024u;
 
-var<workgroup> sums: array<f32, 1024>;
+var<workgroup> sums: array<f32, TB * WG>;
 // Tokens this workgroup computes, in order, and their count.
 var<workgroup> toks: array<u32, MAX_T>;
 var<workgroup> n_sh: u32;
@@ -49,14 +49,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let r = g - p(3u);
     for (var b = 0u; b < n; b = b + TB) {
         let m = min(TB, n - b);
-        var acc: array<f32, 16>;
-        var xb: array<u32, 16>;
-        for (var j = 0u; j < m; j = j + 1u) {
-            xb[j] = toks[b + j] * cols;
+        // Constant trip counts so compilers unroll the token loops and keep `acc` and `xb`
+        // in registers; the slots past the last token repeat it and are never written.
+        var acc: array<f32, TB>;
+        var xb: array<u32, TB>;
+        for (var j = 0u; j < TB; j = j + 1u) {
+            xb[j] = toks[b + min(j, m - 1u)] * cols;
         }
         for (var col = lid; col < cols; col = col + WG) {
             let v = w_elem(r, col);
-            for (var j = 0u; j < m; j = j + 1u) {
+            for (var j = 0u; j < TB; j = j + 1u) {
                 acc[j] = acc[j] + v * bitcast<f32>(x[xb[j] + col]);
             }
         }
