@@ -347,6 +347,23 @@ fn wgpu_on_the_tiny_fixture_and_a_zaya1_8b_width_model() {
                 .sum();
             assert!((shares - 1.0).abs() < 1e-6, "shares sum to {shares}");
             assert!(row["decode_gpu"]["median_s"].as_f64().unwrap() > 0.0);
+            for k in profile["kernels"].as_array().unwrap() {
+                assert!(k["workgroups"].as_u64().unwrap() >= 1, "{k}");
+            }
+            // The 4-token prompt's batched prefill, timed kernel by kernel.
+            let prefill = &row["prefill_profile"];
+            let kernels = prefill["kernels"].as_array().unwrap();
+            let runs: u64 = kernels
+                .iter()
+                .map(|k| k["backend_kernels"].as_u64().unwrap())
+                .sum();
+            assert!(
+                runs > 0
+                    && kernels
+                        .iter()
+                        .all(|k| k["seconds"].as_f64().unwrap() >= 0.0),
+                "{prefill}"
+            );
         } else {
             assert_eq!(profile["method"], "unavailable");
         }

@@ -173,6 +173,10 @@ pub struct KernelShare {
     pub kernel: String,
     /// Backend kernels (dispatch groups) that computed it.
     pub backend_kernels: usize,
+    /// Workgroups they launched per step (per prefill for a prefill profile), where the
+    /// backend reports them: a kernel that moves many bytes in few workgroups leaves most
+    /// of a GPU idle.
+    pub workgroups: Option<u64>,
     /// Median over profiled steps, seconds.
     pub seconds: f64,
     pub share: f64,
@@ -223,6 +227,8 @@ pub struct StrategyResult {
     pub useful_gb_per_s: Option<f64>,
     pub useful_fraction_of_copy: Option<f64>,
     pub profile: Option<Profile>,
+    /// Per backend kernel (by label) of one batched prefill of the prompt (`--profile`).
+    pub prefill_profile: Option<Profile>,
 }
 
 /// The copy-bandwidth yardstick of this run.
@@ -571,6 +577,7 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
                 useful_gb_per_s: None,
                 useful_fraction_of_copy: None,
                 profile: None,
+                prefill_profile: None,
             },
             graph,
             untuned: false,
@@ -727,6 +734,16 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> anyhow::Result<
                 options.chunk
             ));
         }
+        if options.profile {
+            for &i in &live {
+                let c = &mut contenders[i];
+                let runner = c.runner.as_mut().expect("live");
+                if let Some(times) = runner.profile_prefill(&prompt)? {
+                    c.result.prefill_profile = Some(profile_by_label(&times));
+                }
+                runner.reset()?;
+            }
+        }
     }
     // Prefill: the prompt through the decode graph, in chunks the GPU can pipeline; the
     // last token's logits are kept to check the batched prefill against.
@@ -872,6 +889,39 @@ pub fn kernel_name(graph: &Graph, start: usize, end: usize) -> String {
     format!("{label} [{place}]")
 }
 
+/// Backend kernel times summed per label (`matmul_affine_4_64`, `attention_chunk`, ...),
+/// sorted: a prefill runs graphs of several chunk lengths, so there is no one plan to fold
+/// them into.
+fn profile_by_label(times: &[KernelSample]) -> Profile {
+    let mut by_label: BTreeMap<&str, (f64, usize, Option<u64>)> = BTreeMap::new();
+    for t in times {
+        let e = by_label.entry(&t.label).or_insert((0.0, 0, Some(0)));
+        e.0 += t.seconds;
+        e.1 += 1;
+        e.2 = e.2.zip(t.workgroups).map(|(a, b)| a + b);
+    }
+    let total: f64 = times.iter().map(|t| t.seconds).sum();
+    let mut kernels: Vec<KernelShare> = by_label
+        .into_iter()
+        .map(|(label, (seconds, n, workgroups))| KernelShare {
+            kernel: label.to_string(),
+            backend_kernels: n,
+            workgroups,
+            seconds,
+            share: if total > 0.0 { seconds / total } else { 0.0 },
+        })
+        .collect();
+    kernels.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+    Profile {
+        method: "gpu-timestamps".into(),
+        note: Some(
+            "one batched prefill of the prompt, each backend kernel in its own compute pass; seconds are sums over the kernel's runs".into(),
+        ),
+        steps: 1,
+        kernels,
+    }
+}
+
 /// Folds backend kernel times into the optimizer plan's kernels (median over steps), sorted.
 fn summarize_profile(graph: &Graph, profiles: &[Vec<KernelSample>], device: &Device) -> Profile {
     if profiles.is_empty() {
@@ -899,27 +949,29 @@ fn summarize_profile(graph: &Graph, profiles: &[Vec<KernelSample>], device: &Dev
         let r = &ranges[k];
         (k, format!("k{k} {}", kernel_name(graph, r.start, r.end)))
     };
-    // Per step: plan kernel -> (seconds, backend kernels).
-    let mut per_kernel: BTreeMap<usize, (String, Vec<f64>, usize)> = BTreeMap::new();
+    // Per step: plan kernel -> (seconds, backend kernels, workgroups).
+    let mut per_kernel: BTreeMap<usize, (String, Vec<f64>, usize, Option<u64>)> = BTreeMap::new();
     for step in profiles {
-        let mut this: BTreeMap<usize, (String, f64, usize)> = BTreeMap::new();
+        let mut this: BTreeMap<usize, (String, f64, usize, Option<u64>)> = BTreeMap::new();
         for s in step {
             let inst = s.insts.last().copied().unwrap_or(0);
             let (k, name) = name_of(inst);
-            let e = this.entry(k).or_insert((name, 0.0, 0));
+            let e = this.entry(k).or_insert((name, 0.0, 0, Some(0)));
             e.1 += s.seconds;
             e.2 += 1;
+            e.3 = e.3.zip(s.workgroups).map(|(a, b)| a + b);
         }
-        for (k, (name, secs, n)) in this {
-            let e = per_kernel.entry(k).or_insert((name, vec![], n));
+        for (k, (name, secs, n, workgroups)) in this {
+            let e = per_kernel.entry(k).or_insert((name, vec![], n, workgroups));
             e.1.push(secs);
         }
     }
     let mut kernels: Vec<KernelShare> = per_kernel
         .into_values()
-        .map(|(kernel, secs, n)| KernelShare {
+        .map(|(kernel, secs, n, workgroups)| KernelShare {
             kernel,
             backend_kernels: n,
+            workgroups,
             seconds: TimeStats::of(&secs).map_or(0.0, |s| s.median_s),
             share: 0.0,
         })

@@ -104,7 +104,47 @@ pub fn markdown(r: &BenchReport) -> String {
         }
         profile_table(&mut out, st, p);
     }
+    for st in &r.strategies {
+        if let Some(p) = &st.prefill_profile {
+            prefill_profile_table(&mut out, st, p);
+        }
+    }
     out
+}
+
+fn prefill_profile_table(out: &mut String, st: &StrategyResult, p: &super::Profile) {
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "### batched prefill profile: {} ({})",
+        st.name, p.method
+    );
+    if let Some(note) = &p.note {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{note}.");
+    }
+    let total: f64 = p.kernels.iter().map(|k| k.seconds).sum();
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{} ms in {} kernel runs",
+        ms(total),
+        p.kernels.iter().map(|k| k.backend_kernels).sum::<usize>()
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "| backend kernel | runs | workgroups | ms | share |");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    for k in &p.kernels {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            k.kernel,
+            k.backend_kernels,
+            workgroups(k.workgroups),
+            ms(k.seconds),
+            pct(k.share)
+        );
+    }
 }
 
 fn strategy_table(out: &mut String, r: &BenchReport) {
@@ -168,15 +208,19 @@ fn profile_table(out: &mut String, st: &StrategyResult, p: &super::Profile) {
             p.kernels.len()
         );
         let _ = writeln!(out);
-        let _ = writeln!(out, "| plan kernel | backend kernels | ms | share |");
-        let _ = writeln!(out, "|---|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "| plan kernel | backend kernels | workgroups | ms | share |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|");
         const TOP: usize = 20;
         for k in p.kernels.iter().take(TOP) {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} |",
                 k.kernel,
                 k.backend_kernels,
+                workgroups(k.workgroups),
                 ms(k.seconds),
                 pct(k.share)
             );
@@ -185,14 +229,23 @@ fn profile_table(out: &mut String, st: &StrategyResult, p: &super::Profile) {
             let rest = &p.kernels[TOP..];
             let _ = writeln!(
                 out,
-                "| ({} more) | {} | {} | {} |",
+                "| ({} more) | {} | {} | {} | {} |",
                 rest.len(),
                 rest.iter().map(|k| k.backend_kernels).sum::<usize>(),
+                workgroups(
+                    rest.iter()
+                        .try_fold(0, |sum, k| k.workgroups.map(|w| sum + w))
+                ),
                 ms(rest.iter().map(|k| k.seconds).sum()),
                 pct(rest.iter().map(|k| k.share).sum())
             );
         }
     }
+}
+
+/// A profile's workgroup count, or `-` where the backend reports none.
+fn workgroups(w: Option<u64>) -> String {
+    w.map_or_else(|| "-".into(), |w| w.to_string())
 }
 
 fn status_word(s: Status) -> &'static str {

@@ -34,6 +34,12 @@ pub trait StepRunner {
         let _ = tokens;
         Ok(None)
     }
+    /// Batched prefill of `tokens` with a time per backend kernel run, or `Ok(None)` when
+    /// the runner has no batched prefill or cannot time its kernels.
+    fn profile_prefill(&mut self, tokens: &[u32]) -> anyhow::Result<Option<Vec<KernelSample>>> {
+        let _ = tokens;
+        Ok(None)
+    }
 }
 
 /// Any backend's session, through the executor seam.
@@ -90,5 +96,12 @@ impl StepRunner for ExecRunner {
 
     fn profile_step(&mut self, token: u32) -> anyhow::Result<Option<Vec<KernelSample>>> {
         Ok(self.session.profile_step(&[Input::U32(&[token])])?)
+    }
+
+    fn profile_prefill(&mut self, tokens: &[u32]) -> anyhow::Result<Option<Vec<KernelSample>>> {
+        match self.session.profile_prefill(tokens) {
+            Err(zaya_ir::ExecError::Unsupported(_)) => Ok(None),
+            got => Ok(got?),
+        }
     }
 }

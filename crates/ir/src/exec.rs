@@ -200,6 +200,8 @@ pub struct KernelTime {
     pub label: String,
     /// Instructions of the graph the kernel computes.
     pub insts: Vec<usize>,
+    /// Workgroups it launched (summed over its dispatches), where the backend has them.
+    pub workgroups: Option<u64>,
     pub seconds: f64,
 }
 
@@ -285,6 +287,14 @@ pub trait ExecSession: Send {
     fn prefill(&mut self, tokens: &[u32], read: &[&str]) -> ExecResult<Vec<Tensor>> {
         let _ = (tokens, read);
         Err(ExecError::Unsupported("has no batched prefill"))
+    }
+
+    /// [`Self::prefill`] with a time per kernel run (over every chunk), or `Ok(None)` (the
+    /// prefill still ran) when the backend cannot time kernels separately.
+    fn profile_prefill(&mut self, tokens: &[u32]) -> ExecResult<Option<Vec<KernelTime>>> {
+        self.prefill(tokens, &[])?;
+        self.finish()?;
+        Ok(None)
     }
 
     /// Prepares sampling on the device over the first `vocab` logit columns, or says why

@@ -580,70 +580,23 @@ impl GpuSession {
         self.write_inputs(inputs);
         let ctx = Arc::clone(&self.program.ctx);
         let kernels = self.kernels_to_run();
-        // Two timestamps per kernel; query sets hold at most 4096.
-        const PER_SET: usize = 2048;
-        let sets: Vec<wgpu::QuerySet> = kernels
-            .chunks(PER_SET)
-            .map(|c| {
-                ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
-                    label: Some("profile"),
-                    ty: wgpu::QueryType::Timestamp,
-                    count: 2 * c.len() as u32,
-                })
-            })
-            .collect();
-        let staged = ctx.scoped(|| {
+        let queries = ctx.scoped(|| {
             let mut enc = ctx
                 .device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                     label: Some("profile"),
                 });
-            for (n, &k) in kernels.iter().enumerate() {
-                let (set, slot) = (&sets[n / PER_SET], (n % PER_SET) as u32);
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some(&self.plan.kernels[k].label),
-                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                        query_set: set,
-                        beginning_of_pass_write_index: Some(2 * slot),
-                        end_of_pass_write_index: Some(2 * slot + 1),
-                    }),
-                });
-                self.record_kernel(&mut pass, k);
-            }
-            let staged: Vec<wgpu::Buffer> = sets
-                .iter()
-                .zip(kernels.chunks(PER_SET))
-                .map(|(set, c)| {
-                    let bytes = 16 * c.len() as u64;
-                    let resolve = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some("timestamps"),
-                        size: bytes,
-                        usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                        mapped_at_creation: false,
-                    });
-                    enc.resolve_query_set(set, 0..2 * c.len() as u32, &resolve, 0);
-                    let staging = readback_buffer(&ctx.device, bytes);
-                    enc.copy_buffer_to_buffer(&resolve, 0, &staging, 0, bytes);
-                    staging
-                })
-                .collect();
+            let queries = record_timed(
+                &self.program,
+                &mut enc,
+                &self.plan,
+                &self.bind_groups,
+                &kernels,
+            );
             ctx.queue.submit([enc.finish()]);
-            staged
+            queries
         })?;
-        let period_s = ctx.queue.get_timestamp_period() as f64 * 1e-9;
-        let mut ticks: Vec<u64> = vec![];
-        for buf in &staged {
-            ticks.extend(bytemuck::cast_slice::<u8, u64>(&map_read(&ctx, buf)?));
-        }
-        let timings = kernels
-            .iter()
-            .zip(ticks.chunks_exact(2))
-            .map(|(&k, t)| KernelTime {
-                label: self.plan.kernels[k].label.clone(),
-                insts: self.plan.kernels[k].insts.clone(),
-                seconds: t[1].saturating_sub(t[0]) as f64 * period_s,
-            })
-            .collect();
+        let timings = queries.read(&self.program, &self.plan)?;
         self.finish_step(started);
         Ok(Some(timings))
     }
@@ -811,6 +764,28 @@ impl GpuSession {
     /// `prefill_logits`) concatenated over the chunks. Names, ids and the capacity are
     /// checked before anything runs.
     pub fn prefill_batched(&mut self, tokens: &[u32], read: &[&str]) -> Result<Vec<Tensor>> {
+        self.prefill_with(tokens, read, None)
+    }
+
+    /// [`Self::prefill_batched`] with every kernel in its own pass between GPU timestamps:
+    /// the time of each kernel run over all chunks, or `None` (the prefill still ran) when
+    /// the device has no `TIMESTAMP_QUERY`.
+    pub fn profile_prefill(&mut self, tokens: &[u32]) -> Result<Option<Vec<KernelTime>>> {
+        if !self.program.ctx.features.timestamp_query {
+            self.prefill_batched(tokens, &[])?;
+            return Ok(None);
+        }
+        let mut times = vec![];
+        self.prefill_with(tokens, &[], Some(&mut times))?;
+        Ok(Some(times))
+    }
+
+    fn prefill_with(
+        &mut self,
+        tokens: &[u32],
+        read: &[&str],
+        mut profile: Option<&mut Vec<KernelTime>>,
+    ) -> Result<Vec<Tensor>> {
         let program = Arc::clone(&self.program);
         let module = program.module();
         let plan = module
@@ -847,7 +822,7 @@ impl GpuSession {
         for (f, t) in plan {
             let chunk = &tokens[at..at + t];
             at += t;
-            let got = self.run_prefill(f, chunk, read, &mut stats)?;
+            let got = self.run_prefill(f, chunk, read, &mut stats, profile.as_deref_mut())?;
             for (k, (name, got)) in read.iter().zip(got).enumerate() {
                 out[k] = Some(match (out[k].take(), got) {
                     (Some(Tensor::F32(mut a)), Tensor::F32(b)) if !last_only(name) => {
@@ -875,6 +850,7 @@ impl GpuSession {
         chunk: &[u32],
         read: &[&str],
         stats: &mut StepStats,
+        profile: Option<&mut Vec<KernelTime>>,
     ) -> Result<Vec<Tensor>> {
         let program = Arc::clone(&self.program);
         let g = &program.module().functions()[f].graph;
@@ -939,7 +915,19 @@ impl GpuSession {
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                     label: Some("prefill"),
                 });
-            {
+            let timed = if profile.is_some() {
+                stats.dispatches += kernels
+                    .iter()
+                    .map(|&k| runner.plan.kernels[k].dispatches.len())
+                    .sum::<usize>();
+                Some(record_timed(
+                    &program,
+                    &mut enc,
+                    &runner.plan,
+                    &runner.bound.bind_groups,
+                    &kernels,
+                ))
+            } else {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("prefill"),
                     timestamp_writes: None,
@@ -953,14 +941,19 @@ impl GpuSession {
                         k,
                     );
                 }
-            }
+                None
+            };
             let staged = reads
                 .iter()
                 .map(|&v| stage_value(&program, g, &runner.plan, &runner.bound.values, &mut enc, v))
                 .collect::<Result<Vec<_>>>();
             ctx.queue.submit([enc.finish()]);
-            staged
+            staged.map(|staged| (staged, timed))
         })??;
+        let (staged, timed) = staged;
+        if let (Some(times), Some(timed)) = (profile, timed) {
+            times.extend(timed.read(&program, &runner.plan)?);
+        }
         stats.command_encoders += 1;
         stats.compute_passes += 1;
         stats.readback_bytes += staged.iter().map(|(b, _)| b.size()).sum::<u64>();
@@ -1070,6 +1063,13 @@ impl ExecSession for GpuSession {
         Ok(self.prefill_batched(tokens, read)?)
     }
 
+    fn profile_prefill(&mut self, tokens: &[u32]) -> ExecResult<Option<Vec<KernelTime>>> {
+        if self.program.module().functions().len() < 2 {
+            return Err(ExecError::Unsupported("has no batched prefill"));
+        }
+        Ok(GpuSession::profile_prefill(self, tokens)?)
+    }
+
     fn finish(&mut self) -> ExecResult<()> {
         Ok(self.program.ctx.wait()?)
     }
@@ -1086,6 +1086,99 @@ impl ExecSession for GpuSession {
             self.program.ctx.wait()?;
         }
         Ok(self.profile_inputs(inputs)?)
+    }
+}
+
+/// Kernels recorded one compute pass each with GPU timestamps around it, and where the
+/// times land once the encoder has been submitted.
+struct TimedKernels {
+    kernels: Vec<usize>,
+    staged: Vec<wgpu::Buffer>,
+}
+
+/// Records `kernels` of `plan` into `enc`, each in its own pass between two timestamps
+/// (needs `TIMESTAMP_QUERY`), and copies the timestamps to mappable buffers.
+fn record_timed(
+    program: &GpuProgram,
+    enc: &mut wgpu::CommandEncoder,
+    plan: &Plan,
+    bind_groups: &[Vec<wgpu::BindGroup>],
+    kernels: &[usize],
+) -> TimedKernels {
+    let device = &program.ctx.device;
+    // Two timestamps per kernel; query sets hold at most 4096.
+    const PER_SET: usize = 2048;
+    let sets: Vec<wgpu::QuerySet> = kernels
+        .chunks(PER_SET)
+        .map(|c| {
+            device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("profile"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2 * c.len() as u32,
+            })
+        })
+        .collect();
+    for (n, &k) in kernels.iter().enumerate() {
+        let (set, slot) = (&sets[n / PER_SET], (n % PER_SET) as u32);
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(&plan.kernels[k].label),
+            timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                query_set: set,
+                beginning_of_pass_write_index: Some(2 * slot),
+                end_of_pass_write_index: Some(2 * slot + 1),
+            }),
+        });
+        record(program, &mut pass, plan, bind_groups, k);
+    }
+    let staged = sets
+        .iter()
+        .zip(kernels.chunks(PER_SET))
+        .map(|(set, c)| {
+            let bytes = 16 * c.len() as u64;
+            let resolve = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size: bytes,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            enc.resolve_query_set(set, 0..2 * c.len() as u32, &resolve, 0);
+            let staging = readback_buffer(device, bytes);
+            enc.copy_buffer_to_buffer(&resolve, 0, &staging, 0, bytes);
+            staging
+        })
+        .collect();
+    TimedKernels {
+        kernels: kernels.to_vec(),
+        staged,
+    }
+}
+
+impl TimedKernels {
+    /// The time of each recorded kernel (waits for the submission).
+    fn read(&self, program: &GpuProgram, plan: &Plan) -> Result<Vec<KernelTime>> {
+        let ctx = &program.ctx;
+        let period_s = ctx.queue.get_timestamp_period() as f64 * 1e-9;
+        let mut ticks: Vec<u64> = vec![];
+        for buf in &self.staged {
+            ticks.extend(bytemuck::cast_slice::<u8, u64>(&map_read(ctx, buf)?));
+        }
+        Ok(self
+            .kernels
+            .iter()
+            .zip(ticks.chunks_exact(2))
+            .map(|(&k, t)| KernelTime {
+                label: plan.kernels[k].label.clone(),
+                insts: plan.kernels[k].insts.clone(),
+                workgroups: Some(
+                    plan.kernels[k]
+                        .dispatches
+                        .iter()
+                        .map(|d| u64::from(d.workgroups))
+                        .sum(),
+                ),
+                seconds: t[1].saturating_sub(t[0]) as f64 * period_s,
+            })
+            .collect())
     }
 }
 
