@@ -79,9 +79,7 @@ impl Device {
             // Naming an adapter is choosing the GPU.
             Backend::Auto if adapter.is_some() => Device::open(Backend::Wgpu, adapter),
             Backend::Auto => {
-                let hardware = zaya_wgpu::list_adapters()
-                    .iter()
-                    .any(|a| a.device_type != "Cpu");
+                let hardware = zaya_wgpu::list_adapters().iter().any(|a| !a.is_software());
                 // Adapters are ranked hardware first, so the wgpu default is the best one.
                 Device::open(
                     if hardware {
@@ -149,14 +147,18 @@ impl Device {
                         options.shared.as_deref(),
                     )
                 };
-                let decode = zaya_ir::Module::decode_only(module.decode().clone());
-                match bind(module) {
-                    // A prefill graph the lowering refuses (e.g. a chunk above the matmul's
-                    // token limit): the decode graph alone, so prompts go token by token.
-                    Err(zaya_wgpu::GpuError::Unsupported { .. }) => {
-                        Ok(bind(decode)? as Arc<dyn Executor>)
+                let chunk = module.prefill_chunks().first().copied();
+                match (bind(module), chunk) {
+                    // Only a prefill graph can exceed what the decode lowering handles (a
+                    // chunk above the matmul's token limit): say which flag to change
+                    // rather than quietly feeding the prompt token by token.
+                    (Err(e @ zaya_wgpu::GpuError::Unsupported { .. }), Some(chunk)) => {
+                        Err(EngineError::PrefillChunk {
+                            chunk,
+                            reason: e.to_string(),
+                        })
                     }
-                    bound => Ok(bound? as Arc<dyn Executor>),
+                    (bound, _) => Ok(bound? as Arc<dyn Executor>),
                 }
             }
         }
@@ -266,6 +268,24 @@ impl Device {
         }
     }
 
+    /// The longest prefill chunk this device runs when `--chunk` is not given (0 = token by
+    /// token). The CPU prefills in chunks of [`DEFAULT_PREFILL_CHUNK`] (several times faster
+    /// than token by token, docs/BENCHMARKS.md). A GPU takes what `zaya-graph tune` measured
+    /// on it (batched against token by token); untuned, a software adapter (lavapipe, where
+    /// the batched kernels are compute-bound and slower) goes token by token and a hardware
+    /// one batched, which reads each weight once per block of tokens instead of once per
+    /// token.
+    pub fn default_prefill_chunk(&self) -> usize {
+        match self {
+            Device::Cpu => DEFAULT_PREFILL_CHUNK,
+            Device::Gpu(ctx) => match zaya_wgpu::tune::load(&ctx.summary).and_then(|c| c.prefill) {
+                Some(measured) => measured.chosen_chunk(),
+                None if ctx.summary.is_software() => 0,
+                None => DEFAULT_PREFILL_CHUNK,
+            },
+        }
+    }
+
     /// Which matvec kernels the device runs: the variants `zaya-graph tune` chose for this
     /// adapter (its cache file) or the defaults.
     pub fn kernels(&self) -> String {
@@ -324,8 +344,10 @@ pub struct EngineOptions {
     /// reads the logits back even when the model pads its vocabulary (ZAYA1-8B, the demo).
     pub columns: Option<usize>,
     /// Longest prompt chunk of batched prefill (`--chunk`); 0 = feed prompts token by token
-    /// through the decode graph. The CPU and wgpu backends both run the prefill graphs.
-    pub prefill_chunk: usize,
+    /// through the decode graph; `None` = the device's default
+    /// ([`Device::default_prefill_chunk`]). The CPU and wgpu backends both run the prefill
+    /// graphs.
+    pub prefill_chunk: Option<usize>,
     /// Whether the prefill functions also compute every position's logits
     /// ([`zaya_ir::ALL_LOGITS`], for `eval`); otherwise only the last token's.
     pub prefill_logits: bool,
@@ -354,12 +376,13 @@ impl EngineOptions {
             strategy: None,
             adapter: None,
             columns: None,
-            prefill_chunk: DEFAULT_PREFILL_CHUNK,
+            prefill_chunk: None,
             prefill_logits: false,
         }
     }
 
-    /// These options with the strategy resolved for `device` (its default when none is given).
+    /// These options with the strategy and the prefill chunk resolved for `device` (its
+    /// defaults where none is given).
     pub fn on(&self, device: &Device) -> EngineOptions {
         EngineOptions {
             backend: device.backend(),
@@ -368,8 +391,18 @@ impl EngineOptions {
                     .clone()
                     .unwrap_or_else(|| device.default_strategy().to_string()),
             ),
+            prefill_chunk: Some(
+                self.prefill_chunk
+                    .unwrap_or_else(|| device.default_prefill_chunk()),
+            ),
             ..self.clone()
         }
+    }
+
+    /// The longest prefill chunk these options ask for (0 = token by token); unresolved
+    /// options (not yet [`Self::on`] a device) mean the CPU's default.
+    pub fn prefill_chunk(&self) -> usize {
+        self.prefill_chunk.unwrap_or(DEFAULT_PREFILL_CHUNK)
     }
 
     /// Rejects settings no engine can honour, before any weight is touched.
@@ -391,6 +424,11 @@ pub fn check_strategy(strategy: Option<&str>) -> Result<zaya_opt::Strategy, Engi
 pub enum EngineError {
     #[error("--strategy: {0}")]
     Strategy(zaya_opt::OptError),
+
+    #[error(
+        "--chunk {chunk}: this backend cannot run batched prefill of that chunk ({reason}); use a smaller --chunk, or --chunk 0 for token by token"
+    )]
+    PrefillChunk { chunk: usize, reason: String },
 
     #[error("the context must hold at least 1 token (--context)")]
     ZeroContext,
@@ -466,7 +504,7 @@ pub fn engine_module(
     options: &EngineOptions,
 ) -> Result<zaya_ir::Module, EngineError> {
     let decode = decode_graph(bundle, options)?;
-    if options.prefill_chunk == 0 {
+    if options.prefill_chunk() == 0 {
         return Ok(zaya_ir::Module::decode_only(decode));
     }
     let config = &bundle.config;
@@ -474,7 +512,7 @@ pub fn engine_module(
         config,
         bundle,
         options.graph_options(),
-        options.prefill_chunk,
+        options.prefill_chunk(),
         options.prefill_logits,
     )?;
     for f in &mut prefill {
@@ -526,6 +564,8 @@ pub struct Model {
     strategy: String,
     strategy_defaulted: bool,
     kv_cache: KvDtype,
+    /// Longest batched prefill chunk (0: prompts go token by token).
+    prefill_chunk: usize,
 }
 
 impl std::fmt::Debug for Model {
@@ -584,6 +624,7 @@ impl Model {
             greedy_columns: options.columns.unwrap_or(bundle.config.vocab_size),
             context: options.context,
             kv_cache: options.kv_cache,
+            prefill_chunk: options.prefill_chunk(),
             device: device.clone(),
             executor,
             bundle,
@@ -632,10 +673,14 @@ impl Model {
     }
 
     /// What this model runs on, in one line: backend and adapter, strategy, KV dtype,
-    /// tuned or default kernels, context (`run`/`chat`/`smoke` print it on stderr).
+    /// tuned or default kernels, prefill, context (`run`/`chat`/`smoke` print it on stderr).
     pub fn describe_path(&self) -> String {
+        let prefill = match self.prefill_chunk {
+            0 => "prompts token by token".to_string(),
+            n => format!("prefill in chunks of up to {n}"),
+        };
         format!(
-            "{} backend on {}, strategy {}{}, KV cache {}, {}, context {} tokens",
+            "{} backend on {}, strategy {}{}, KV cache {}, {}, {prefill}, context {} tokens",
             self.device.backend(),
             self.device.describe(),
             self.strategy,

@@ -7,19 +7,20 @@
 //! adapter's cache file, which every later [`zaya_wgpu::GpuProgram`] on that adapter loads.
 
 use crate::bench::kernels;
+use crate::engine::{Backend, DEFAULT_PREFILL_CHUNK, Device, EngineOptions, Model, STRATEGY_ALL};
 use anyhow::Context;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-use zaya_ir::exec::Executor;
+use zaya_ir::exec::{Executor, Input};
 use zaya_ir::{Graph, Op};
 use zaya_model::Bundle;
 use zaya_model::graph::{GraphOptions, build_decode_graph_with};
 use zaya_opt::{Plan, PlanOptions, Strategy};
 use zaya_wgpu::GpuContext;
-use zaya_wgpu::tune::{self as gtune, Budget, OwnedInput, TuneCache, TuneCase};
+use zaya_wgpu::tune::{self as gtune, Budget, OwnedInput, PrefillChoice, TuneCache, TuneCase};
 
 /// What to tune.
 #[derive(Clone, Debug)]
@@ -58,6 +59,8 @@ pub struct TunedReport {
 pub struct TuneReport {
     pub adapter: String,
     pub shapes: Vec<TunedReport>,
+    /// Batched prefill against token by token, timed with the chosen kernels.
+    pub prefill: PrefillChoice,
     /// Where the cache was written.
     pub cache: Option<PathBuf>,
     pub seconds: f64,
@@ -194,11 +197,88 @@ pub fn tune(
         });
         cache.shapes.insert(result.shape, result.tuned);
     }
+    // The prefill is timed with the kernels just chosen: the program loads them from the
+    // cache file.
+    cache.prefill = None;
+    gtune::save(&cache, &ctx.summary).context("cannot write the tuning cache")?;
+    let prefill = time_prefill(bundle, ctx, log).context("timing batched prefill")?;
+    cache.prefill = Some(prefill.clone());
     let path = gtune::save(&cache, &ctx.summary).context("cannot write the tuning cache")?;
     Ok(TuneReport {
         adapter: ctx.summary.name.clone(),
         shapes,
+        prefill,
         cache: Some(path),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Timed runs of each prefill path (the first of each is a warm-up: pipelines, constants).
+const PREFILL_ROUNDS: usize = 3;
+
+/// Times one prompt of [`DEFAULT_PREFILL_CHUNK`] tokens through batched prefill and through
+/// the decode graph token by token on `ctx` (strategy `all`, interleaved), so `run` can feed
+/// prompts the faster way on this adapter.
+fn time_prefill(
+    bundle: &Arc<Bundle>,
+    ctx: &Arc<GpuContext>,
+    log: &mut dyn FnMut(&str),
+) -> anyhow::Result<PrefillChoice> {
+    let chunk = DEFAULT_PREFILL_CHUNK;
+    let device = Device::Gpu(Arc::clone(ctx));
+    let options = EngineOptions {
+        backend: Backend::Wgpu,
+        strategy: Some(STRATEGY_ALL.into()),
+        prefill_chunk: Some(chunk),
+        ..EngineOptions::cpu(chunk)
+    };
+    let model = Model::load_on(Arc::clone(bundle), &device, &options)?;
+    let mut session = model.session()?;
+    let exec = session.exec();
+    // Ids spread over the vocabulary, so the MoE routes them to many experts.
+    let vocab = bundle.config.vocab_size;
+    let prompt: Vec<u32> = (0..chunk)
+        .map(|i| ((i * 7919 + 1) % vocab) as u32)
+        .collect();
+    let (mut batched, mut sequential) = (vec![], vec![]);
+    for round in 0..PREFILL_ROUNDS {
+        exec.reset()?;
+        let t = Instant::now();
+        exec.prefill(&prompt, &[])?;
+        exec.finish()?;
+        let b = t.elapsed().as_secs_f64();
+        exec.reset()?;
+        let t = Instant::now();
+        for &token in &prompt {
+            exec.step(&[Input::U32(&[token])], &[])?;
+        }
+        exec.finish()?;
+        let s = t.elapsed().as_secs_f64();
+        if round > 0 {
+            batched.push(b);
+            sequential.push(s);
+        }
+    }
+    let choice = PrefillChoice {
+        chunk,
+        tokens: prompt.len(),
+        batched_s: median(&mut batched),
+        sequential_s: median(&mut sequential),
+    };
+    log(&format!(
+        "prefill of {} tokens: batched {:.1} ms, token by token {:.1} ms: {}",
+        choice.tokens,
+        choice.batched_s * 1e3,
+        choice.sequential_s * 1e3,
+        match choice.chosen_chunk() {
+            0 => "prompts go token by token".to_string(),
+            n => format!("prompts go in chunks of up to {n}"),
+        }
+    ));
+    Ok(choice)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }

@@ -307,6 +307,19 @@ fn tune_writes_a_cache_that_the_next_run_uses() {
         shapes.len(),
         "{stored}"
     );
+    // The prefill paths were timed on this adapter, and `run` follows the faster one.
+    let prefill = &stored["prefill"];
+    assert_eq!(prefill, &report["prefill"], "{stored}");
+    let (batched, sequential) = (
+        prefill["batched_s"].as_f64().unwrap(),
+        prefill["sequential_s"].as_f64().unwrap(),
+    );
+    assert!(batched > 0.0 && sequential > 0.0, "{prefill}");
+    let expected_path = if batched < sequential {
+        format!("prefill in chunks of up to {}", prefill["chunk"])
+    } else {
+        "prompts token by token".to_string()
+    };
 
     let generate = [
         "run",
@@ -320,6 +333,7 @@ fn tune_writes_a_cache_that_the_next_run_uses() {
     let tuned = run(&generate, None);
     let stderr = String::from_utf8_lossy(&tuned.stderr);
     assert!(tuned.status.success(), "{stderr}");
+    assert!(stderr.contains(&expected_path), "{expected_path}: {stderr}");
     assert!(
         stderr.contains("strategy all (the device's default)")
             && stderr.contains(&format!("tuned kernels ({} shapes", shapes.len())),
@@ -365,6 +379,63 @@ fn run_without_flags_says_which_path_it_chose() {
         line.contains("KV cache f32") && line.contains("context "),
         "{line}"
     );
+    // The CPU prefills in chunks; a GPU says how it feeds prompts either way.
+    assert!(
+        line.contains("prefill in chunks of up to")
+            || (hardware && line.contains("prompts token by token")),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_prefill_chunk_the_gpu_cannot_run_is_refused_in_one_line_naming_the_flag() {
+    if !has_adapter() {
+        return;
+    }
+    let o = zaya(&[
+        "run",
+        "--backend",
+        "wgpu",
+        "--greedy",
+        "--max-tokens",
+        "1",
+        "--chunk",
+        "2000",
+        "hi",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("--chunk 2000") && errors[0].contains("1024"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_explicit_chunk_prefills_batched_on_the_gpu_with_the_cpu_output() {
+    if !has_adapter() {
+        return;
+    }
+    let run = |backend: &str| {
+        let o = zaya(&[
+            "run",
+            "--greedy",
+            "--max-tokens",
+            "6",
+            "--backend",
+            backend,
+            "--chunk",
+            "5",
+            "Hello there, how are you today?",
+        ]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{stderr}");
+        assert!(stderr.contains("prefill in chunks of up to 5"), "{stderr}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(run("wgpu"), run("cpu"));
 }
 
 #[test]

@@ -284,7 +284,7 @@ fn engine_prompts_use_batched_prefill_with_the_same_results() {
     let bundle = Arc::new(Bundle::open(&tiny_a().join("bundle_mxfp4")).unwrap());
     let load = |chunk: usize, strategy: &str| {
         let mut o = EngineOptions::cpu(48);
-        o.prefill_chunk = chunk;
+        o.prefill_chunk = Some(chunk);
         o.strategy = Some(strategy.into());
         Model::load(Arc::clone(&bundle), &o, &mut |_| {}).unwrap()
     };

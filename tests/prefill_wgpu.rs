@@ -282,7 +282,7 @@ fn engine_prompts_use_batched_prefill_on_wgpu() {
     let load = |chunk: usize| {
         let mut o = EngineOptions::cpu(48);
         o.backend = Backend::Wgpu;
-        o.prefill_chunk = chunk;
+        o.prefill_chunk = Some(chunk);
         Model::load(Arc::clone(&bundle), &o, &mut |_| {}).unwrap()
     };
     let prompt = tokens_for(&bundle, 11, 5);

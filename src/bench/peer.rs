@@ -128,7 +128,7 @@ pub fn run(options: &PeerOptions, progress: &mut dyn FnMut(&str)) -> anyhow::Res
         strategy: None,
         adapter: options.adapter.clone(),
         columns: None,
-        prefill_chunk: options.chunk,
+        prefill_chunk: Some(options.chunk),
         prefill_logits: false,
     };
     progress(&format!("loading {}", options.model.display()));

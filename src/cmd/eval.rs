@@ -88,7 +88,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         strategy: args.strategy.clone(),
         adapter: args.adapter.clone(),
         columns: None,
-        prefill_chunk: if batched { args.chunk } else { 0 },
+        prefill_chunk: Some(if batched { args.chunk } else { 0 }),
         prefill_logits: true,
     };
     let n_moe = cfg.num_moe_layers();

@@ -54,9 +54,10 @@ pub struct ModelArgs {
     /// conversation, 4096 by default).
     #[arg(long, value_name = "N")]
     pub context: Option<usize>,
-    /// Longest chunk of batched prompt prefill (0: feed the prompt token by token).
-    #[arg(long, value_name = "N", default_value_t = zaya_graph::engine::DEFAULT_PREFILL_CHUNK)]
-    pub chunk: usize,
+    /// Longest chunk of batched prompt prefill (0: feed the prompt token by token)
+    /// [default: 64 on the CPU, token by token on wgpu, whichever is faster there].
+    #[arg(long, value_name = "N")]
+    pub chunk: Option<usize>,
 }
 
 /// Sampling and stopping flags. Defaults are Zyphra's suggestion for chat.

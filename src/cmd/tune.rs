@@ -66,6 +66,19 @@ pub fn run(args: TuneArgs) -> anyhow::Result<ExitCode> {
             s.default_ms / s.chosen_ms
         );
     }
+    let p = &report.prefill;
+    println!();
+    println!(
+        "prefill of {} tokens: batched (chunks of {}) {:.3} ms, token by token {:.3} ms: {}",
+        p.tokens,
+        p.chunk,
+        p.batched_s * 1e3,
+        p.sequential_s * 1e3,
+        match p.chosen_chunk() {
+            0 => "run feeds prompts token by token".to_string(),
+            n => format!("run prefills in chunks of up to {n}"),
+        }
+    );
     if let Some(path) = &report.cache {
         eprintln!(
             "wrote {} ({} shapes) in {:.1} s",

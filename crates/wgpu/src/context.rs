@@ -36,6 +36,14 @@ pub struct AdapterSummary {
     pub max_storage_buffers_per_shader_stage: u32,
 }
 
+impl AdapterSummary {
+    /// Whether the adapter is a software rasterizer on the host CPU (lavapipe, WARP,
+    /// SwiftShader): the engine prefers the CPU backend to it and runs it compute-bound.
+    pub fn is_software(&self) -> bool {
+        self.device_type == format!("{:?}", wgpu::DeviceType::Cpu)
+    }
+}
+
 /// Optional features that were enabled on the device.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DeviceFeatures {

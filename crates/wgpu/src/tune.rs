@@ -43,6 +43,35 @@ pub struct TuneCache {
     pub backend: String,
     /// By [`variant::MatVecShape`] key.
     pub shapes: BTreeMap<String, TunedShape>,
+    /// How prompts are fed on this adapter, measured by `zaya-graph tune` (absent in caches
+    /// written before it was measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill: Option<PrefillChoice>,
+}
+
+/// Batched prefill against token by token on one adapter: the same prompt through the
+/// prefill graphs (chunks of `chunk`) and through the decode graph, medians of interleaved
+/// runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PrefillChoice {
+    /// The chunk that was timed.
+    pub chunk: usize,
+    /// Prompt tokens per timed run.
+    pub tokens: usize,
+    pub batched_s: f64,
+    pub sequential_s: f64,
+}
+
+impl PrefillChoice {
+    /// The longest prefill chunk to run by default: the timed one when batched prefill was
+    /// faster, else 0 (token by token).
+    pub fn chosen_chunk(&self) -> usize {
+        if self.batched_s < self.sequential_s {
+            self.chunk
+        } else {
+            0
+        }
+    }
 }
 
 impl TuneCache {
@@ -54,6 +83,7 @@ impl TuneCache {
             driver_info: summary.driver_info.clone(),
             backend: summary.backend.clone(),
             shapes: BTreeMap::new(),
+            prefill: None,
         }
     }
 
