@@ -1,11 +1,15 @@
-// Y[t, o] = sum_i w[row(t, o), i] * x[t, i] over a chunk of T tokens (prefill): one
-// workgroup per output row (per expert and row when per-token experts pick the weight).
-// Each weight element is decoded once per block of TB tokens (w_elem from the format
-// snippet) and kept in a register while it is multiplied into every token of the block, so
-// the weight is read ceil(T / TB) times per chunk instead of T times.
-// Per-token experts (the routing loop is filled in per variant): workgroup (e, o) scans the chunk's
-// expert ids on the GPU, computes only the tokens routed to expert e, and exits at once when
-// there is none, so each used expert's rows are read once per block and unused ones never.
+// Y[t, o] = sum_i w[row(t, o), i] * x[t, i] over a chunk of T tokens (prefill).
+// A workgroup computes ROWS output rows, a team of TPR threads per row; the team strides over
+// the row's units (one packed word: W_CHUNK elements, decoded once by w_unit from the format
+// snippet) and multiplies each unit into a block of TB tokens held in registers, so the
+// weight is read ceil(T / TB) times per chunk instead of T times. TPR = 1 gives each thread
+// whole rows (no reduction: what a SIMD-on-CPU adapter wants); a wider team reads a row's
+// words side by side (what a GPU's memory wants). The device picks TPR (`zaya-graph tune`,
+// `MatVecTarget::matmul_team`).
+// Per-token experts (the routing loop is filled in per variant): workgroup (e, rows block)
+// scans the chunk's expert ids on the GPU, computes only the tokens routed to expert e, and
+// exits at once when there is none, so each used expert's rows are read once per block and
+// unused ones never.
 // Params: 0 output rows (per token), 1 cols, 2 tokens T, 3 first weight row of the bound
 // window, 4 rows in the window, 5 rows per index step, 6 index bound (experts).
 
@@ -18,10 +22,12 @@ fn w_cols() -> u32 {
 {{WEIGHT}}
 
 const WG: u32 = 64u;
+const TPR: u32 = {{TEAM}}u;
+const ROWS: u32 = WG / TPR;
 const TB: u32 = 8u;
 const MAX_T: u32 = 1024u;
 
-var<workgroup> sums: array<f32, TB * WG>;
+var<workgroup> part: array<f32, WG * TB>;
 // Tokens this workgroup computes, in order, and their count.
 var<workgroup> toks: array<u32, MAX_T>;
 var<workgroup> n_sh: u32;
@@ -32,51 +38,76 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let rows = p(0u);
     let cols = p(1u);
     let tokens = min(p(2u), MAX_T);
+    let blocks = (rows + ROWS - 1u) / ROWS;
     let local = wg_linear(wid, nwg);
-    let e = local / rows;
-    let o = local % rows;
+    let e = local / blocks;
     if (lid == 0u) {
         var n = 0u;
 {{TOKENS}}
         n_sh = n;
     }
     let n = workgroupUniformLoad(&n_sh);
-    let g = {{WEIGHT_ROW}};
-    // Uniform: rows outside the bound window (another dispatch holds them), or no token.
-    if (g < p(3u) || g >= p(3u) + p(4u) || n == 0u) {
+    if (n == 0u) {
         return;
     }
-    let r = g - p(3u);
+    let team = lid / TPR;
+    let lane = lid % TPR;
+    let o_want = (local % blocks) * ROWS + team;
+    let o = min(o_want, rows - 1u);
+    let g = {{WEIGHT_ROW}};
+    // Rows outside the bound window (another dispatch holds them) or past the last compute
+    // a clamped row and store nothing: the barriers below need every thread.
+    let stores = o_want < rows && g >= p(3u) && g < p(3u) + p(4u);
+    let r = min(g - min(g, p(3u)), p(4u) - 1u);
+    let units = cols / W_CHUNK;
     for (var b = 0u; b < n; b = b + TB) {
         let m = min(TB, n - b);
-        // Constant trip counts so compilers unroll the token loops and keep `acc` and `xb`
-        // in registers; the slots past the last token repeat it and are never written.
+        // Constant trip counts, so compilers unroll the token loops and keep `acc` and
+        // `xb` in registers; slots past the last token are skipped and never stored.
         var acc: array<f32, TB>;
         var xb: array<u32, TB>;
         for (var j = 0u; j < TB; j = j + 1u) {
             xb[j] = toks[b + min(j, m - 1u)] * cols;
         }
-        for (var col = lid; col < cols; col = col + WG) {
-            let v = w_elem(r, col);
+        for (var c = lane; c < units; c = c + TPR) {
+            let v = w_unit(r, c);
+            let col = c * W_CHUNK;
             for (var j = 0u; j < TB; j = j + 1u) {
-                acc[j] = acc[j] + v * bitcast<f32>(x[xb[j] + col]);
+                // Uniform over the workgroup: a block with few tokens (an expert's) skips
+                // the empty slots without diverging.
+                if (j < m) {
+                    var d = 0.0;
+                    for (var k = 0u; k < W_CHUNK; k = k + 1u) {
+                        d = d + v[k] * bitcast<f32>(x[xb[j] + col + k]);
+                    }
+                    acc[j] = acc[j] + d;
+                }
             }
         }
-        for (var j = 0u; j < TB; j = j + 1u) {
-            sums[j * WG + lid] = acc[j];
-        }
-        workgroupBarrier();
-        for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-            if (lid < s) {
-                for (var j = 0u; j < TB; j = j + 1u) {
-                    sums[j * WG + lid] = sums[j * WG + lid] + sums[j * WG + lid + s];
+        if (TPR > 1u) {
+            for (var j = 0u; j < TB; j = j + 1u) {
+                part[lid * TB + j] = acc[j];
+            }
+            workgroupBarrier();
+            for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
+                if (lane < s) {
+                    for (var j = 0u; j < TB; j = j + 1u) {
+                        part[lid * TB + j] = part[lid * TB + j] + part[(lid + s) * TB + j];
+                    }
                 }
+                workgroupBarrier();
+            }
+            for (var j = 0u; j < TB; j = j + 1u) {
+                acc[j] = part[lid * TB + j];
             }
             workgroupBarrier();
         }
-        if (lid < m) {
-            y[toks[b + lid] * rows + o] = bitcast<u32>(sums[lid * WG]);
+        if (lane == 0u && stores) {
+            for (var j = 0u; j < TB; j = j + 1u) {
+                if (j < m) {
+                    y[toks[b + j] * rows + o] = bitcast<u32>(acc[j]);
+                }
+            }
         }
-        workgroupBarrier();
     }
 }

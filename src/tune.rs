@@ -7,7 +7,7 @@
 //! adapter's cache file, which every later [`zaya_wgpu::GpuProgram`] on that adapter loads.
 
 use crate::bench::kernels;
-use crate::engine::{Backend, DEFAULT_PREFILL_CHUNK, Device, EngineOptions, Model, STRATEGY_ALL};
+use crate::engine::{Backend, DEFAULT_PREFILL_CHUNK, EngineOptions, STRATEGY_ALL, engine_module};
 use anyhow::Context;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -21,6 +21,7 @@ use zaya_model::graph::{GraphOptions, build_decode_graph_with};
 use zaya_opt::{Plan, PlanOptions, Strategy};
 use zaya_wgpu::GpuContext;
 use zaya_wgpu::tune::{self as gtune, Budget, OwnedInput, PrefillChoice, TuneCache, TuneCase};
+use zaya_wgpu::variant::MATMUL_TEAMS;
 
 /// What to tune.
 #[derive(Clone, Debug)]
@@ -216,57 +217,91 @@ pub fn tune(
 /// Timed runs of each prefill path (the first of each is a warm-up: pipelines, constants).
 const PREFILL_ROUNDS: usize = 3;
 
-/// Times one prompt of [`DEFAULT_PREFILL_CHUNK`] tokens through batched prefill and through
-/// the decode graph token by token on `ctx` (strategy `all`, interleaved), so `run` can feed
-/// prompts the faster way on this adapter.
+/// Times one prompt of [`DEFAULT_PREFILL_CHUNK`] tokens through batched prefill with every
+/// `matmul` team width ([`MATMUL_TEAMS`]) and through the decode graph token by token, on
+/// `ctx` with the tuned matvecs (strategy `all`, interleaved), so `run` feeds prompts the
+/// fastest way on this adapter.
 fn time_prefill(
     bundle: &Arc<Bundle>,
     ctx: &Arc<GpuContext>,
     log: &mut dyn FnMut(&str),
 ) -> anyhow::Result<PrefillChoice> {
     let chunk = DEFAULT_PREFILL_CHUNK;
-    let device = Device::Gpu(Arc::clone(ctx));
     let options = EngineOptions {
         backend: Backend::Wgpu,
         strategy: Some(STRATEGY_ALL.into()),
         prefill_chunk: Some(chunk),
         ..EngineOptions::cpu(chunk)
     };
-    let model = Model::load_on(Arc::clone(bundle), &device, &options)?;
-    let mut session = model.session()?;
-    let exec = session.exec();
+    let shared = zaya_wgpu::SharedWeights::new(ctx, bundle);
+    // One program per team width (the decode graph is the same in all; the first one's
+    // steps it token by token).
+    let mut sessions = vec![];
+    for team in MATMUL_TEAMS {
+        let mut target = gtune::device_target(ctx);
+        target.matmul_team = team;
+        let program = zaya_wgpu::GpuProgram::from_bundle_module(
+            Arc::clone(ctx),
+            bundle,
+            engine_module(bundle, &options)?,
+            &zaya_wgpu::ProgramOptions {
+                matvec: Some(target),
+                ..Default::default()
+            },
+            Some(&shared),
+        )?;
+        sessions.push((team, (program as Arc<dyn Executor>).session(chunk)?));
+    }
     // Ids spread over the vocabulary, so the MoE routes them to many experts.
     let vocab = bundle.config.vocab_size;
     let prompt: Vec<u32> = (0..chunk)
         .map(|i| ((i * 7919 + 1) % vocab) as u32)
         .collect();
-    let (mut batched, mut sequential) = (vec![], vec![]);
+    let mut batched = vec![vec![]; sessions.len()];
+    let mut sequential = vec![];
     for round in 0..PREFILL_ROUNDS {
-        exec.reset()?;
-        let t = Instant::now();
-        exec.prefill(&prompt, &[])?;
-        exec.finish()?;
-        let b = t.elapsed().as_secs_f64();
+        for (k, (_, exec)) in sessions.iter_mut().enumerate() {
+            exec.reset()?;
+            let t = Instant::now();
+            exec.prefill(&prompt, &[])?;
+            exec.finish()?;
+            if round > 0 {
+                batched[k].push(t.elapsed().as_secs_f64());
+            }
+        }
+        let exec = &mut sessions[0].1;
         exec.reset()?;
         let t = Instant::now();
         for &token in &prompt {
             exec.step(&[Input::U32(&[token])], &[])?;
         }
         exec.finish()?;
-        let s = t.elapsed().as_secs_f64();
         if round > 0 {
-            batched.push(b);
-            sequential.push(s);
+            sequential.push(t.elapsed().as_secs_f64());
         }
     }
+    let mut teams: Vec<(u32, f64)> = sessions
+        .iter()
+        .zip(&mut batched)
+        .map(|((team, _), times)| (*team, median(times)))
+        .collect();
+    for (team, s) in &teams {
+        log(&format!(
+            "prefill of {chunk} tokens, matmul team {team}: {:.1} ms",
+            s * 1e3
+        ));
+    }
+    teams.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let (team, batched_s) = teams[0];
     let choice = PrefillChoice {
         chunk,
         tokens: prompt.len(),
-        batched_s: median(&mut batched),
+        matmul_team: team,
+        batched_s,
         sequential_s: median(&mut sequential),
     };
     log(&format!(
-        "prefill of {} tokens: batched {:.1} ms, token by token {:.1} ms: {}",
+        "prefill of {} tokens: batched {:.1} ms (matmul team {team}), token by token {:.1} ms: {}",
         choice.tokens,
         choice.batched_s * 1e3,
         choice.sequential_s * 1e3,

@@ -60,7 +60,25 @@ fn module(bundle: &Bundle, skip: SkipMode, chunk: usize, strategy: &str) -> zaya
 }
 
 fn gpu(ctx: &Arc<GpuContext>, bundle: &Arc<Bundle>, m: zaya_ir::Module) -> Arc<GpuProgram> {
-    GpuProgram::from_bundle_module(Arc::clone(ctx), bundle, m, &ProgramOptions::default(), None)
+    gpu_with_team(ctx, bundle, m, None)
+}
+
+/// A program whose prefill `matmul` uses `team` threads per row (`None`: the device's).
+fn gpu_with_team(
+    ctx: &Arc<GpuContext>,
+    bundle: &Arc<Bundle>,
+    m: zaya_ir::Module,
+    team: Option<u32>,
+) -> Arc<GpuProgram> {
+    let options = ProgramOptions {
+        matvec: team.map(|team| {
+            let mut target = zaya_wgpu::tune::untuned_target(ctx);
+            target.matmul_team = team;
+            target
+        }),
+        ..Default::default()
+    };
+    GpuProgram::from_bundle_module(Arc::clone(ctx), bundle, m, &options, None)
         .expect("wgpu program binds")
 }
 
@@ -120,11 +138,18 @@ fn open(fixture: &str, format: &str) -> Arc<Bundle> {
 }
 
 /// GPU batched prefill against GPU token-by-token decode and the CPU's batched prefill.
-fn check_against_sequential(ctx: &Arc<GpuContext>, fixture: &str, format: &str, skip: SkipMode) {
+fn check_against_sequential(
+    ctx: &Arc<GpuContext>,
+    fixture: &str,
+    format: &str,
+    skip: SkipMode,
+    team: Option<u32>,
+) {
     let bundle = open(fixture, format);
     let (n_moe, vocab) = (bundle.config.num_moe_layers(), bundle.config.vocab_size);
     let chunk = 4;
-    let program: Arc<dyn Executor> = gpu(ctx, &bundle, module(&bundle, skip, chunk, "none"));
+    let program: Arc<dyn Executor> =
+        gpu_with_team(ctx, &bundle, module(&bundle, skip, chunk, "none"), team);
     let cpu: Arc<dyn Executor> =
         zaya_cpu::Program::from_bundle_module(&bundle, module(&bundle, skip, chunk, "none"))
             .unwrap();
@@ -135,7 +160,7 @@ fn check_against_sequential(ctx: &Arc<GpuContext>, fixture: &str, format: &str, 
         .map(|s| s.name.clone())
         .collect();
     for (case, &(lead, n)) in [(0, 1), (0, 3), (0, 5), (0, 14), (3, 5)].iter().enumerate() {
-        let what = format!("{fixture} {format}/{skip} lead {lead} prompt {n}");
+        let what = format!("{fixture} {format}/{skip} team {team:?} lead {lead} prompt {n}");
         let lead_tokens = tokens_for(&bundle, lead, 7 + case as u32);
         let prompt = tokens_for(&bundle, n, case as u32);
         let mut a = Arc::clone(&program).session(32).unwrap();
@@ -251,7 +276,7 @@ macro_rules! prefill {
         fn $name() {
             let Some(ctx) = context() else { return };
             for fixture in FIXTURES {
-                check_against_sequential(&ctx, fixture, $format, SkipMode::$skip);
+                check_against_sequential(&ctx, fixture, $format, SkipMode::$skip, None);
                 // Odd chunk lengths put chunk boundaries anywhere in the golden prompts.
                 for chunk in [3, 5, 16] {
                     check_against_golden(&ctx, fixture, $format, SkipMode::$skip, chunk, "none");
@@ -267,6 +292,18 @@ prefill! {
     affine_passthrough_skip: "affine", Passthrough;
     mxfp4_zero_skip: "mxfp4", Zero;
     mxfp4_passthrough_skip: "mxfp4", Passthrough;
+}
+
+/// Every `matmul` team width a device can choose (`zaya-graph tune`) computes the same
+/// prefill: against token by token and the CPU, both formats, dense and per-expert weights.
+#[test]
+fn every_matmul_team_width_gives_the_same_prefill() {
+    let Some(ctx) = context() else { return };
+    for team in zaya_wgpu::variant::MATMUL_TEAMS {
+        for format in ["affine", "mxfp4"] {
+            check_against_sequential(&ctx, "zaya-tiny-a", format, SkipMode::Zero, Some(team));
+        }
+    }
 }
 
 /// The engine feeds prompts through batched prefill on wgpu: the same logits and greedy

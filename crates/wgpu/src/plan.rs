@@ -960,6 +960,11 @@ impl<'a> Lowering<'a> {
         }
         let out = inst.outputs[0];
         let y = Res::Value(self.new_buffer(out));
+        // A width outside the kernel's choices (a hand-edited target) falls back to the
+        // default: the reduction needs a power of two dividing 64.
+        let team = Some(self.input.matvec.matmul_team)
+            .filter(|t| crate::variant::MATMUL_TEAMS.contains(t))
+            .unwrap_or(crate::variant::DEFAULT_MATMUL_TEAM);
         let Some(d) = fused else {
             // An f32 value [out, in] read as one window of an f32 weight.
             let wbuf = self.buf(i, inst.inputs[0])?;
@@ -969,9 +974,10 @@ impl<'a> Lowering<'a> {
                 shader: Shader::MatMul {
                     format: F32_FORMAT,
                     indexed: false,
+                    team,
                 },
                 params,
-                workgroups: rows as u32,
+                workgroups: crate::wgsl::matmul_workgroups(1, rows, team),
                 bindings: vec![wbuf, x, y],
             };
             self.push(i, KernelKind::Primitive, vec![d]);
@@ -990,6 +996,7 @@ impl<'a> Lowering<'a> {
         let shader = Shader::MatMul {
             format,
             indexed: index.is_some(),
+            team,
         };
         let dispatches = self.input.windows[w]
             .iter()
@@ -1017,7 +1024,7 @@ impl<'a> Lowering<'a> {
                 Dispatch {
                     shader: shader.clone(),
                     params,
-                    workgroups: (experts * rows) as u32,
+                    workgroups: crate::wgsl::matmul_workgroups(experts, rows, team),
                     bindings,
                 }
             })

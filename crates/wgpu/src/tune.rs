@@ -58,6 +58,9 @@ pub struct PrefillChoice {
     pub chunk: usize,
     /// Prompt tokens per timed run.
     pub tokens: usize,
+    /// The fastest `matmul` team width ([`crate::variant::MATMUL_TEAMS`]), which
+    /// `batched_s` was timed with and every program on the adapter then uses.
+    pub matmul_team: u32,
     pub batched_s: f64,
     pub sequential_s: f64,
 }
@@ -164,6 +167,11 @@ pub fn save(cache: &TuneCache, summary: &AdapterSummary) -> std::io::Result<Path
 pub fn device_target(ctx: &GpuContext) -> MatVecTarget {
     let mut target = untuned_target(ctx);
     if let Some(cache) = load(&ctx.summary) {
+        if let Some(prefill) = &cache.prefill
+            && crate::variant::MATMUL_TEAMS.contains(&prefill.matmul_team)
+        {
+            target.matmul_team = prefill.matmul_team;
+        }
         target.tuned = cache
             .shapes
             .into_iter()

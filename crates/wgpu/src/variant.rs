@@ -70,6 +70,22 @@ pub struct MatVecTarget {
     /// One variant for every shape it fits (tests and sweeps), after the tuned ones.
     #[serde(default)]
     pub force: Option<MatVecVariant>,
+    /// Threads per output row of the prefill `matmul` (one of [`MATMUL_TEAMS`]), as
+    /// `zaya-graph tune` chose it for the device.
+    #[serde(default = "default_matmul_team")]
+    pub matmul_team: u32,
+}
+
+/// The `matmul` team widths a device can choose from: 1 gives each thread whole rows (a
+/// SIMD-on-CPU adapter, where lanes are threads, wants that); wider teams read a row's words
+/// side by side (a GPU's memory wants that) and reduce in workgroup memory.
+pub const MATMUL_TEAMS: [u32; 4] = [1, 4, 16, 64];
+
+/// The untuned `matmul` team width: 16 threads per row, 4 rows per 64-thread workgroup.
+pub const DEFAULT_MATMUL_TEAM: u32 = 16;
+
+fn default_matmul_team() -> u32 {
+    DEFAULT_MATMUL_TEAM
 }
 
 impl Default for MatVecTarget {
@@ -82,6 +98,7 @@ impl Default for MatVecTarget {
             max_threads: 256,
             tuned: BTreeMap::new(),
             force: None,
+            matmul_team: DEFAULT_MATMUL_TEAM,
         }
     }
 }
@@ -95,6 +112,7 @@ impl MatVecTarget {
             max_threads: limits.max_compute_invocations_per_workgroup,
             tuned: BTreeMap::new(),
             force: None,
+            matmul_team: DEFAULT_MATMUL_TEAM,
         }
     }
 }

@@ -27,6 +27,11 @@ const DEQUANT: &str = include_str!("../../../shaders/dequant.wgsl");
 const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
 /// Most tokens one `matmul` launch covers (its workgroup token list).
 pub const MATMUL_MAX_TOKENS: u64 = 1024;
+/// Workgroups of one `matmul` launch over `rows` output rows of `experts` weights with
+/// `team` threads per row (64 / `team` rows per workgroup).
+pub fn matmul_workgroups(experts: u64, rows: u64, team: u32) -> u32 {
+    (experts * rows.div_ceil(64 / u64::from(team))) as u32
+}
 const W_AFFINE: &str = include_str!("../../../shaders/w_affine.wgsl");
 const W_MXFP4: &str = include_str!("../../../shaders/w_mxfp4.wgsl");
 const W_FLOAT: &str = include_str!("../../../shaders/w_float.wgsl");
@@ -167,10 +172,12 @@ pub enum Shader {
         indexed: bool,
     },
     /// `Y = X W^T` over a chunk of tokens (prefill), W in its stored format; `indexed`: each
-    /// token's slice of a stacked weight (its expert) chosen by a u32 per token on the GPU.
+    /// token's slice of a stacked weight (its expert) chosen by a u32 per token on the GPU;
+    /// `team` threads per output row (one of [`crate::variant::MATMUL_TEAMS`]).
     MatMul {
         format: WeightFormat,
         indexed: bool,
+        team: u32,
     },
     Rope,
     ConvStep,
@@ -287,9 +294,13 @@ impl Shader {
                     if *indexed { "_idx" } else { "" }
                 )
             }
-            Shader::MatMul { format, indexed } => {
+            Shader::MatMul {
+                format,
+                indexed,
+                team,
+            } => {
                 format!(
-                    "matmul_{}{}",
+                    "matmul_{}{}_t{team}",
                     format.tag(),
                     if *indexed { "_idx" } else { "" }
                 )
@@ -317,7 +328,10 @@ impl Shader {
             Shader::Reduce(_) => vec![read("src"), write("dst")],
             Shader::Row(RowOp::RmsNorm) => vec![read("src"), read("gamma"), write("dst")],
             Shader::Row(_) => vec![read("src"), write("dst")],
-            Shader::MatVec { format, indexed } | Shader::MatMul { format, indexed } => {
+            Shader::MatVec { format, indexed }
+            | Shader::MatMul {
+                format, indexed, ..
+            } => {
                 let mut b = weight_bindings(*format, *indexed);
                 b.extend([read("x"), write("y")]);
                 b
@@ -416,9 +430,14 @@ impl Shader {
             Shader::Dequant { format, indexed } => {
                 weight_template(DEQUANT, *format, *indexed, &bindings)
             }
-            Shader::MatMul { format, indexed } => {
-                weight_template(MATMUL, *format, *indexed, &bindings)
-            }
+            Shader::MatMul {
+                format,
+                indexed,
+                team,
+            } => fill(
+                &weight_template(MATMUL, *format, *indexed, &bindings),
+                &[("TEAM", &team.to_string())],
+            ),
             Shader::Rope => fill(ROPE, &[("BINDINGS", &bindings)]),
             Shader::ConvStep => fill(CONV_STEP, &[("BINDINGS", &bindings)]),
             Shader::AttentionSplit => format!(
@@ -608,7 +627,13 @@ pub fn all_variants(formats: &[WeightFormat]) -> Vec<Shader> {
         for indexed in [false, true] {
             v.push(Shader::MatVec { format, indexed });
             v.push(Shader::Dequant { format, indexed });
-            v.push(Shader::MatMul { format, indexed });
+            for team in crate::variant::MATMUL_TEAMS {
+                v.push(Shader::MatMul {
+                    format,
+                    indexed,
+                    team,
+                });
+            }
         }
     }
     v.dedup();
