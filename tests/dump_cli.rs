@@ -154,3 +154,21 @@ fn device_profiles_model_the_lowering() {
         "{err}"
     );
 }
+
+/// The wgpu lowering of a prefill function lists its matmuls (packed weights read over a
+/// token chunk) and no per-token matvec.
+#[test]
+fn lowering_of_a_prefill_chunk_shows_its_matmuls() {
+    let (ok, out, err) = dump(&["--stage", "lowering", "--prefill", "16"]);
+    assert!(ok, "{err}");
+    let matmuls = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("matmul_"))
+        .count();
+    assert!(matmuls > 0, "{out}");
+    // Every matvec of the chunk became a matmul: none is left to run token by token.
+    assert!(
+        !out.lines().any(|l| l.trim_start().starts_with("matvec_")),
+        "{out}"
+    );
+}
