@@ -20,19 +20,6 @@ fn w_elem(r: u32, col: u32) -> f32 {
     return w_scale(gi) * q + w_bias(gi);
 }
 
-// The W_CHUNK elements of word c of row r (one word load, one scale and bias).
-fn w_unit(r: u32, c: u32) -> array<f32, W_CHUNK> {
-    let word = w_packed[r * (w_cols() / W_CHUNK) + c];
-    let gi = r * (w_cols() / W_GROUP) + (c * W_CHUNK) / W_GROUP;
-    let s = w_scale(gi);
-    let b = w_bias(gi);
-    var v: array<f32, W_CHUNK>;
-    for (var k = 0u; k < W_CHUNK; k = k + 1u) {
-        v[k] = s * f32((word >> (k * W_BITS)) & W_MASK) + b;
-    }
-    return v;
-}
-
 // matvec only (cut from dequant kernels, which have no x):
 fn w_chunk_dot(r: u32, c: u32) -> f32 {
     let word = w_packed[r * (w_cols() / W_CHUNK) + c];
@@ -46,4 +33,18 @@ fn w_chunk_dot(r: u32, c: u32) -> f32 {
         acc = acc + (s * q + b) * xv(first + k);
     }
     return acc;
+}
+
+// matmul only (the prefill kernel's word decode; cut from every other kernel):
+// The W_CHUNK elements of word c of row r (one word load, one scale and bias).
+fn w_unit(r: u32, c: u32) -> array<f32, W_CHUNK> {
+    let word = w_packed[r * (w_cols() / W_CHUNK) + c];
+    let gi = r * (w_cols() / W_GROUP) + (c * W_CHUNK) / W_GROUP;
+    let s = w_scale(gi);
+    let b = w_bias(gi);
+    var v: array<f32, W_CHUNK>;
+    for (var k = 0u; k < W_CHUNK; k = k + 1u) {
+        v[k] = s * f32((word >> (k * W_BITS)) & W_MASK) + b;
+    }
+    return v;
 }

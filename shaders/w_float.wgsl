@@ -8,12 +8,13 @@ fn w_elem(r: u32, col: u32) -> f32 {
     return {{ELEM_AT_I}};
 }
 
-// Element c of row r, as a one-element unit.
-fn w_unit(r: u32, c: u32) -> array<f32, W_CHUNK> {
-    return array<f32, W_CHUNK>(w_elem(r, c));
-}
-
 // matvec only (cut from dequant kernels, which have no x):
 fn w_chunk_dot(r: u32, c: u32) -> f32 {
     return w_elem(r, c) * xv(c);
+}
+
+// matmul only (the prefill kernel's word decode; cut from every other kernel):
+// Element c of row r, as a one-element unit.
+fn w_unit(r: u32, c: u32) -> array<f32, W_CHUNK> {
+    return array<f32, W_CHUNK>(w_elem(r, c));
 }

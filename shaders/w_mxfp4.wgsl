@@ -30,17 +30,6 @@ fn w_elem(r: u32, col: u32) -> f32 {
     return e2m1(word >> ((col % 8u) * 4u)) * w_scale(gi);
 }
 
-// The 8 elements of word c of row r (one word load, one scale).
-fn w_unit(r: u32, c: u32) -> array<f32, W_CHUNK> {
-    let word = w_packed[r * (w_cols() / 8u) + c];
-    let s = w_scale(r * (w_cols() / W_GROUP) + (c * 8u) / W_GROUP);
-    var v: array<f32, W_CHUNK>;
-    for (var k = 0u; k < 8u; k = k + 1u) {
-        v[k] = e2m1(word >> (k * 4u)) * s;
-    }
-    return v;
-}
-
 // matvec only (cut from dequant kernels, which have no x):
 fn w_chunk_dot(r: u32, c: u32) -> f32 {
     let word = w_packed[r * (w_cols() / 8u) + c];
@@ -51,4 +40,16 @@ fn w_chunk_dot(r: u32, c: u32) -> f32 {
         acc = acc + (e2m1(word >> (k * 4u)) * s) * xv(first + k);
     }
     return acc;
+}
+
+// matmul only (the prefill kernel's word decode; cut from every other kernel):
+// The 8 elements of word c of row r (one word load, one scale).
+fn w_unit(r: u32, c: u32) -> array<f32, W_CHUNK> {
+    let word = w_packed[r * (w_cols() / 8u) + c];
+    let s = w_scale(r * (w_cols() / W_GROUP) + (c * 8u) / W_GROUP);
+    var v: array<f32, W_CHUNK>;
+    for (var k = 0u; k < 8u; k = k + 1u) {
+        v[k] = e2m1(word >> (k * 4u)) * s;
+    }
+    return v;
 }

@@ -52,6 +52,8 @@ pub(crate) const ATTENTION_HEAD: &str = include_str!("../../../shaders/attention
 
 /// Marks where a weight snippet's matvec-only part starts.
 const MATVEC_ONLY: &str = "// matvec only";
+/// Marks where a weight snippet's matmul-only part (`w_unit`) starts: the snippet's end.
+const MATMUL_ONLY: &str = "// matmul only";
 
 /// Words of per-dispatch parameters (the `Params` uniform block of `common.wgsl`).
 pub const PARAM_WORDS: usize = 32;
@@ -519,8 +521,18 @@ fn elementwise(e: Elementwise, bindings: &str) -> String {
 }
 
 /// The weight-format snippet (`w_elem`, and `w_chunk_dot` after the `// matvec only` marker)
-/// with its format holes filled; generated kernels rename its identifiers per weight.
+/// with its format holes filled; generated kernels rename its identifiers per weight. The
+/// matmul's `w_unit` is left out (see [`weight_template`]).
 pub(crate) fn weight_snippet(format: WeightFormat) -> String {
+    let full = full_weight_snippet(format);
+    match full.find(MATMUL_ONLY) {
+        Some(at) => format!("{}\n", full[..at].trim_end()),
+        None => full,
+    }
+}
+
+/// The whole snippet, the matmul-only tail included.
+fn full_weight_snippet(format: WeightFormat) -> String {
     match format {
         WeightFormat::Affine {
             bits,
@@ -550,13 +562,20 @@ pub(crate) const MATVEC_ONLY_MARK: &str = MATVEC_ONLY;
 /// row of output row `o` filled in (indexed: row `o % rows per index` of the slice chosen by
 /// `idx[o / rows per index]`, so one index per token of a chunk; decode has one).
 fn weight_template(template: &str, format: WeightFormat, indexed: bool, bindings: &str) -> String {
-    let snippet = weight_snippet(format);
-    // Dequant and matmul kernels decode single elements: drop the snippet's matvec-only tail.
-    let snippet = match (template != MATVEC, snippet.find(MATVEC_ONLY)) {
-        (true, Some(at)) => snippet[..at].to_string(),
-        _ => snippet,
-    };
     let matmul = template == MATMUL;
+    let full = full_weight_snippet(format);
+    let (matvec_at, matmul_at) = (
+        full.find(MATVEC_ONLY).unwrap_or(full.len()),
+        full.find(MATMUL_ONLY).unwrap_or(full.len()),
+    );
+    // The element part, plus the matvec's chunk dot or the matmul's word decode.
+    let snippet = if template == MATVEC {
+        format!("{}\n", full[..matmul_at].trim_end())
+    } else if matmul {
+        format!("{}{}", &full[..matvec_at], &full[matmul_at..])
+    } else {
+        full[..matvec_at].to_string()
+    };
     let row = match (indexed, matmul) {
         (false, _) => "o",
         (true, false) => "min(idx[o / p(5u)], p(6u) - 1u) * p(5u) + o % p(5u)",
