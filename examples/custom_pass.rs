@@ -91,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("--- by hand\n{graph}");
 
     // The custom pass first, then the built-in ones (a strategy is just an ordered pass list).
-    let builtin = Strategy::parse("dequant+epilogue")?;
+    let builtin = zaya_graph::engine::parse_strategy("dequant+epilogue")?;
     let mut passes: Vec<Arc<dyn Pass>> = vec![Arc::new(DROP_MUL_BY_ONE)];
     passes.extend(builtin.passes);
     let strategy = Strategy::new("custom+dequant+epilogue", passes);

@@ -14,7 +14,7 @@ use zaya_graph::engine::Backend;
 use zaya_graph::ir::Graph;
 use zaya_graph::model::graph::{GraphOptions, build_decode_graph};
 use zaya_graph::model::{Bundle, Config};
-use zaya_graph::opt::{Pass, PassLog, PlanOptions, Strategy};
+use zaya_graph::opt::{Pass, PassLog, PlanOptions};
 
 /// The idea under test: run each layer's o_proj inside its attention (CCA) kernel, saving
 /// one launch per layer and the attention output's round trip through memory.
@@ -67,7 +67,7 @@ pub fn experiment(
     tokens: usize,
     log: &mut dyn FnMut(&str),
 ) -> anyhow::Result<String> {
-    let all = Strategy::parse("all")?;
+    let all = zaya_graph::engine::parse_strategy("all")?;
     let mine = all.clone().then(Arc::new(OProjIntoAttention));
 
     // 1. What the plan says, without running anything.
@@ -92,7 +92,7 @@ pub fn experiment(
             model,
             ..ModelSpec::default()
         },
-        strategies: vec![Strategy::parse("none")?, all, mine],
+        strategies: vec![zaya_graph::engine::parse_strategy("none")?, all, mine],
         backend,
         tokens,
         ..BenchOptions::default()

@@ -414,9 +414,18 @@ impl EngineOptions {
     }
 }
 
+pub use zaya_model::graph::STRATEGIES;
+
+/// Parses a strategy for ZAYA graphs: the optimizer's generic components plus the scope
+/// fusions the model's builder declares ([`zaya_model::graph::scope_fusions`], the same
+/// as every built graph's `fusions`).
+pub fn parse_strategy(spec: &str) -> Result<zaya_opt::Strategy, zaya_opt::OptError> {
+    zaya_opt::Strategy::parse(spec, &zaya_model::graph::scope_fusions())
+}
+
 /// Resolves `--strategy` (callers check it before loading anything, so a typo fails fast).
 pub fn check_strategy(strategy: Option<&str>) -> Result<zaya_opt::Strategy, EngineError> {
-    zaya_opt::Strategy::parse(strategy.unwrap_or(STRATEGY_NONE)).map_err(EngineError::Strategy)
+    parse_strategy(strategy.unwrap_or(STRATEGY_NONE)).map_err(EngineError::Strategy)
 }
 
 /// Everything that can go wrong between an opened bundle and the first logits.

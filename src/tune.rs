@@ -116,7 +116,8 @@ pub fn tune(
     let mut cases = vec![];
     let mut seen = HashSet::new();
     for name in &options.strategies {
-        let strategy = Strategy::parse(name).with_context(|| format!("--strategy {name}"))?;
+        let strategy =
+            Strategy::parse(name, &base.fusions).with_context(|| format!("--strategy {name}"))?;
         let (g, _) = strategy.apply(&base)?;
         let plan = Plan::build(&g, &strategy.name, PlanOptions::on(target));
         for pk in &plan.kernels {

@@ -49,7 +49,7 @@ fn snapshot(name: &str, got: &str) {
 fn lowering_and_wgsl_of_the_tiny_model_under_every_strategy() {
     let model = tiny_a().join("bundle_affine");
     let m = model.to_str().unwrap();
-    for &strategy in zaya_opt::STRATEGIES {
+    for &strategy in zaya_graph::engine::STRATEGIES {
         let file = strategy.replace('+', "_");
         let args = ["--model", m, "--strategy", strategy, "--context", "256"];
         let (ok, lowering, err) = dump(&[&args[..], &["--stage", "lowering"]].concat());

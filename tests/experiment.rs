@@ -11,7 +11,7 @@ use zaya_graph::bench;
 use zaya_graph::engine::Backend;
 use zaya_graph::model::Bundle;
 use zaya_graph::model::graph::{GraphOptions, build_decode_graph};
-use zaya_graph::opt::{PlanOptions, Strategy};
+use zaya_graph::opt::PlanOptions;
 
 #[test]
 fn the_experiment_example_fuses_passes_the_gate_and_is_benchmarked() {
@@ -43,7 +43,7 @@ fn the_experiment_example_fuses_passes_the_gate_and_is_benchmarked() {
 
     let config = Bundle::open(&dir).unwrap().config.clone();
     let graph = build_decode_graph(&config, GraphOptions::default()).unwrap();
-    let all = Strategy::parse("all").unwrap();
+    let all = zaya_graph::engine::parse_strategy("all").unwrap();
     let mine = all.clone().then(Arc::new(experiment::OProjIntoAttention));
     assert_eq!(mine.name, "all+o_proj_into_cca");
     assert_eq!(mine.pass_names().last(), Some(&"dce"));
@@ -62,7 +62,7 @@ fn the_experiment_example_fuses_passes_the_gate_and_is_benchmarked() {
 /// not in the strategy is an error naming what is there.
 #[test]
 fn strategies_compose_with_user_passes() {
-    let all = Strategy::parse("all").unwrap();
+    let all = zaya_graph::engine::parse_strategy("all").unwrap();
     let without = all.clone().without("norm_prologue").unwrap();
     assert!(!without.pass_names().contains(&"norm_prologue"));
     assert_eq!(without.name, "all-norm_prologue");

@@ -319,8 +319,8 @@ fn every_strategy_leaves_prefill_graphs_valid_and_equal() {
     let decode = zaya_model::graph::build_decode_graph_with(cfg, &bundle, opts).unwrap();
     let prompt = tokens_for(&bundle, 7, 3);
     let mut reference: Option<Vec<f32>> = None;
-    for name in zaya_opt::STRATEGIES {
-        let strategy = zaya_opt::Strategy::parse(name).unwrap();
+    for name in zaya_graph::engine::STRATEGIES {
+        let strategy = zaya_graph::engine::parse_strategy(name).unwrap();
         let mut funcs = prefill_functions(cfg, &bundle, opts, 4, true).unwrap();
         for f in &mut funcs {
             let (g, _) = strategy.apply(&f.graph).unwrap();

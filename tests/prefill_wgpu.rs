@@ -45,7 +45,7 @@ fn module(bundle: &Bundle, skip: SkipMode, chunk: usize, strategy: &str) -> zaya
     if strategy != "none" {
         // A strategy over every function, prefill graphs included: whatever it fuses there
         // must still lower.
-        let s = zaya_opt::Strategy::parse(strategy).unwrap();
+        let s = zaya_graph::engine::parse_strategy(strategy).unwrap();
         let decode = s.apply(m.decode()).unwrap().0;
         let funcs = m.functions()[1..]
             .iter()

@@ -7,10 +7,10 @@ use common::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use zaya_cpu::{Program, bind_bundle};
+use zaya_graph::engine::STRATEGIES;
 use zaya_model::graph::{GraphOptions, build_decode_graph_with};
 use zaya_model::random::write_random_bundle;
 use zaya_model::{Bundle, Config, QuantMode, QuantSpec, Quantization, SkipMode};
-use zaya_opt::{STRATEGIES, Strategy};
 
 fn config(quantization: Option<Quantization>, tied: bool, heads: (usize, usize)) -> Config {
     Config {
@@ -101,7 +101,10 @@ fn random_bundles_of_other_shapes_run_under_every_strategy() {
         );
         assert_eq!(reference[0].len(), cfg.vocab_size);
         for s in STRATEGIES {
-            let (optimized, _) = Strategy::parse(s).unwrap().apply(&graph).unwrap();
+            let (optimized, _) = zaya_graph::engine::parse_strategy(s)
+                .unwrap()
+                .apply(&graph)
+                .unwrap();
             for (t, (a, b)) in logits(&bundle, optimized, &tokens)
                 .iter()
                 .zip(&reference)

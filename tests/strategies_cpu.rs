@@ -5,9 +5,9 @@ mod common;
 use common::*;
 use std::sync::Arc;
 use zaya_cpu::{Program, bind_bundle};
+use zaya_graph::engine::STRATEGIES;
 use zaya_model::graph::{GraphOptions, LOGITS, NEXT_TOKEN, build_decode_graph_with, router_output};
 use zaya_model::{Bundle, SkipMode};
-use zaya_opt::{STRATEGIES, Strategy};
 
 fn run(bundle: &Bundle, graph: zaya_ir::Graph, tokens: &[u32]) -> (Vec<Vec<f32>>, Vec<u32>) {
     let weights = bind_bundle(bundle, &graph).unwrap();
@@ -64,7 +64,10 @@ fn every_strategy_matches_the_unfused_graph_on_the_cpu() {
                         .copied()
                         .chain(["epilogue", "router+head", "dequant+cca"])
                 {
-                    let (optimized, _) = Strategy::parse(spec).unwrap().apply(&graph).unwrap();
+                    let (optimized, _) = zaya_graph::engine::parse_strategy(spec)
+                        .unwrap()
+                        .apply(&graph)
+                        .unwrap();
                     let (logits, got_routes) = run(&bundle, optimized, &tokens);
                     for (t, (a, b)) in logits.iter().zip(&reference).enumerate() {
                         assert_close(
@@ -95,7 +98,10 @@ fn a_masked_next_token_never_picks_columns_beyond_the_tokenizer() {
     let mut masked = base;
     zaya_model::graph::mask_next_token(&mut masked, cut).unwrap();
     for spec in ["none", "all"] {
-        let (g, _) = Strategy::parse(spec).unwrap().apply(&masked).unwrap();
+        let (g, _) = zaya_graph::engine::parse_strategy(spec)
+            .unwrap()
+            .apply(&masked)
+            .unwrap();
         let weights = bind_bundle(&bundle, &g).unwrap();
         let program = Arc::new(Program::new(g, weights).unwrap());
         let mut session = program.session(tokens.len()).unwrap();

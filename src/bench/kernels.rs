@@ -209,7 +209,7 @@ pub fn run_kernels(
     let mut results = vec![];
     for case in CASES {
         if !optimized.contains_key(case.strategy) {
-            let strategy = Strategy::parse(case.strategy)?;
+            let strategy = Strategy::parse(case.strategy, &base.fusions)?;
             let (g, _) = strategy.apply(&base)?;
             let plan = Plan::build(&g, &strategy.name, PlanOptions::on(device.target()));
             optimized.insert(case.strategy, (g, plan));

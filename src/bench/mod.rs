@@ -94,9 +94,9 @@ impl Default for BenchOptions {
     fn default() -> Self {
         BenchOptions {
             model: model::ModelSpec::default(),
-            strategies: zaya_opt::STRATEGIES
+            strategies: crate::engine::STRATEGIES
                 .iter()
-                .map(|s| Strategy::parse(s).expect("the built-in strategies parse"))
+                .map(|s| crate::engine::parse_strategy(s).expect("the built-in strategies parse"))
                 .collect(),
             backend: BenchBackend::Auto,
             adapter: None,
@@ -380,7 +380,10 @@ pub fn plan_figures(
 /// [`BenchOptions::validate`]).
 pub fn parse_strategies(list: &[String]) -> anyhow::Result<Vec<Strategy>> {
     list.iter()
-        .map(|name| Strategy::parse(name.trim()).with_context(|| format!("--strategies {name}")))
+        .map(|name| {
+            crate::engine::parse_strategy(name.trim())
+                .with_context(|| format!("--strategies {name}"))
+        })
         .collect()
 }
 

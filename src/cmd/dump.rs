@@ -5,10 +5,11 @@ use anyhow::{Context, bail};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use zaya_graph::engine::STRATEGIES;
 use zaya_ir::Graph;
 use zaya_model::graph::{GraphOptions, build_decode_graph};
 use zaya_model::{Config, KvDtype, SkipMode};
-use zaya_opt::{Plan, PlanOptions, STRATEGIES, Strategy};
+use zaya_opt::{Plan, PlanOptions, Strategy};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -226,10 +227,12 @@ fn modeled(
     Ok(out)
 }
 
+/// `--strategy` or `--passes`, over the scope fusions the model declares.
 fn pick(strategy: &str, passes: Option<&[String]>) -> anyhow::Result<Strategy> {
+    let fusions = zaya_model::graph::scope_fusions();
     Ok(match passes {
-        Some(list) => Strategy::from_passes(&list.join(",")).context("--passes")?,
-        None => Strategy::parse(strategy).context("--strategy")?,
+        Some(list) => Strategy::from_passes(&list.join(","), &fusions).context("--passes")?,
+        None => Strategy::parse(strategy, &fusions).context("--strategy")?,
     })
 }
 
@@ -411,7 +414,7 @@ pub fn summary(graph: &Graph, options: PlanOptions) -> anyhow::Result<String> {
     )?;
     writeln!(s, "|---|---:|---:|---:|---:|---:|")?;
     for name in STRATEGIES {
-        let (optimized, _) = Strategy::parse(name)?.apply(graph)?;
+        let (optimized, _) = Strategy::parse(name, &graph.fusions)?.apply(graph)?;
         let t = Plan::build(&optimized, name, options).totals;
         writeln!(
             s,

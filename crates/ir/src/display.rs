@@ -90,10 +90,17 @@ impl Graph {
         (op.spec().attrs)(op, f, &|s| self.sym_name(s))
     }
 
-    /// Writes the header: symbols, weights, states, inputs.
+    /// Writes the header: symbols, scope fusions, weights, states, inputs.
     pub fn write_header(&self, f: &mut dyn Write, num: &HashMap<ValueId, u32>) -> fmt::Result {
         for s in &self.symbols {
             writeln!(f, "  symbol {}", s.name())?;
+        }
+        for z in &self.fusions {
+            writeln!(
+                f,
+                "  fusion {} scopes {:?} label {:?} {:?}",
+                z.name, z.suffix, z.label, z.describe
+            )?;
         }
         for (i, w) in self.weights.iter().enumerate() {
             writeln!(f, "  weight @{i} = {}{:?} {:?}", w.format, w.dims, w.source)?;

@@ -96,6 +96,19 @@ pub struct Group {
     pub label: String,
 }
 
+/// A fusion the graph's builder declares: every builder scope named `suffix` or ending in
+/// `.suffix` becomes one kernel labelled `label` (the backend's template for it). Model
+/// knowledge handed to the optimizer as data: the optimizer's `name` component runs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeFusion {
+    /// The strategy component and pass name (`cca`).
+    pub name: String,
+    pub suffix: String,
+    pub label: String,
+    /// One line for listings.
+    pub describe: String,
+}
+
 /// A static dataflow graph of one decode step.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Graph {
@@ -115,6 +128,9 @@ pub struct Graph {
     /// Scope names, referenced by `Inst::scope`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
+    /// The scope fusions the builder declares (what the optimizer's scope components run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fusions: Vec<ScopeFusion>,
     /// The scope new instructions get (builder state).
     #[serde(skip)]
     pub current_scope: Option<u32>,

@@ -29,7 +29,8 @@ pub use exec::{
     SymbolKind, Target, Tensor,
 };
 pub use graph::{
-    Graph, GraphError, Group, Inst, KernelRange, State, Symbol, Value, ValueDef, Weight,
+    Graph, GraphError, Group, Inst, KernelRange, ScopeFusion, State, Symbol, Value, ValueDef,
+    Weight,
 };
 pub use ids::{GroupId, InstId, StateId, SymId, ValueId, WeightId};
 pub use module::{Function, Module};

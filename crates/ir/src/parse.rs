@@ -4,6 +4,7 @@
 //! ```text
 //! graph NAME {
 //!   symbol ctx
+//!   fusion mlp scopes "mlp" label "mlp" "fuse each MLP into one kernel"
 //!   weight @0 = affine4g32f16[32, 64] "gate"
 //!   state $0 = f32[2, ctx, 8] "l0.k_cache"
 //!   input %0: f32[64]  ; r
@@ -138,6 +139,35 @@ impl Parser {
                 }
                 p.g.add_symbol(kind);
                 c.expect_end()
+            }),
+            "fusion" => self.no_kernel(c, start, |p, c| {
+                c.skip_ws();
+                let at = c.pos;
+                let name = c.word().to_string();
+                if name.is_empty() {
+                    return Err(c.err_at(at, "expected a fusion name"));
+                }
+                if p.g.fusions.iter().any(|z| z.name == name) {
+                    return Err(c.err_at(at, format!("fusion `{name}` declared twice")));
+                }
+                c.skip_ws();
+                c.keyword("scopes")?;
+                c.skip_ws();
+                let suffix = c.string()?;
+                c.skip_ws();
+                c.keyword("label")?;
+                c.skip_ws();
+                let label = c.string()?;
+                c.skip_ws();
+                let describe = c.string()?;
+                c.expect_end()?;
+                p.g.fusions.push(crate::ScopeFusion {
+                    name,
+                    suffix,
+                    label,
+                    describe,
+                });
+                Ok(())
             }),
             "weight" => self.no_kernel(c, start, |p, c| {
                 c.skip_ws();

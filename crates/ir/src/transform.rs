@@ -104,6 +104,7 @@ impl Graph {
                 .collect(),
             groups,
             scopes: self.scopes.clone(),
+            fusions: self.fusions.clone(),
             current_scope: None,
         }
     }

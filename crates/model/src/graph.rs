@@ -155,6 +155,38 @@ pub fn build_module_with(
     zaya_ir::Module::new(decode, prefill)
 }
 
+/// The named strategies users pick from (each a `+`-composition of the optimizer's generic
+/// components and the scope fusions below).
+pub const STRATEGIES: &[&str] = &["none", "dequant", "dequant+epilogue", "cca", "all"];
+
+/// The scope fusions every ZAYA graph declares (`Graph::fusions`): each CCA block, each
+/// router and the head, one kernel apiece. The optimizer's `cca`, `router` and `head`
+/// components (and `all`) run them; it knows no ZAYA names of its own.
+pub fn scope_fusions() -> Vec<zaya_ir::ScopeFusion> {
+    [
+        (
+            "cca",
+            "fuse each CCA block (convs, state update, q/k residual, L2 norm, RoPE, KV append, attention) into one kernel",
+        ),
+        (
+            "router",
+            "fuse each router (down_proj, EDA carry, norm, MLP, softmax, biased argmax, skip route) into one kernel",
+        ),
+        (
+            "head",
+            "fuse the final norm, the tied lm_head and the greedy argmax into one kernel",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, describe)| zaya_ir::ScopeFusion {
+        name: name.into(),
+        suffix: name.into(),
+        label: name.into(),
+        describe: describe.into(),
+    })
+    .collect()
+}
+
 struct Builder<'a> {
     g: Graph,
     cfg: &'a Config,
@@ -169,6 +201,7 @@ type R<T = ValueId> = Result<T, GraphError>;
 impl<'a> Builder<'a> {
     fn new(cfg: &'a Config, formats: &'a dyn WeightFormats, opts: GraphOptions) -> Self {
         let mut g = Graph::new("zaya_decode");
+        g.fusions = scope_fusions();
         let ctx = g.add_symbol(zaya_ir::SymbolKind::Ctx);
         let pos = g.add_symbol(zaya_ir::SymbolKind::Pos);
         Builder {

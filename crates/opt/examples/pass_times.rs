@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         )?;
         println!("ZAYA1-8B decode ({skip}): {} instructions", g.insts.len());
-        for pass in Strategy::parse("all")?.passes {
+        for pass in Strategy::parse("all", &zaya_model::graph::scope_fusions())?.passes {
             let t = Instant::now();
             let (next, logs) = run_passes(&g, &[pass.as_ref()])?;
             let ms = t.elapsed().as_secs_f64() * 1e3;

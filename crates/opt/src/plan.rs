@@ -578,11 +578,11 @@ fn flops(g: &Graph, i: usize, o: &PlanOptions) -> u64 {
     })
 }
 
-/// A backend-neutral launch: 8 rows per workgroup for matvecs, one workgroup per head for
-/// CCA/attention, one for routers, 256 threads per workgroup of elementwise work; grids
-/// folded into two dimensions past 65535 workgroups.
+/// A backend-neutral launch: one workgroup per head for kernels with attention, 8 rows per
+/// workgroup for matvecs (a fused router included: its down_proj spreads over the device),
+/// 256 threads per workgroup of elementwise work; grids folded into two dimensions past
+/// 65535 workgroups. No kernel label is special: labels are the model's.
 fn launch(g: &Graph, k: &KernelRange) -> Launch {
-    let label = g.kernel_label(k.start);
     let rows: u64 = (k.start..k.end)
         .filter(|&i| matches!(g.insts[i].op, Op::MatVec))
         .map(|i| numel(g, g.insts[i].outputs[0]))
@@ -591,9 +591,7 @@ fn launch(g: &Graph, k: &KernelRange) -> Launch {
         Op::Attention { .. } => Some(g.ty(g.insts[i].inputs[0]).dims[0].as_const().unwrap_or(1)),
         _ => None,
     });
-    let (groups, size) = if label == "router" {
-        (1, 256)
-    } else if let Some(heads) = attention_heads {
+    let (groups, size) = if let Some(heads) = attention_heads {
         (heads, 128)
     } else if rows > 0 {
         (rows.div_ceil(8), 256)

@@ -6,49 +6,33 @@ use crate::passes::{
     DeadCode, FuseDequant, FuseEpilogue, FuseNormPrologue, FuseScopes, FuseSiblings,
 };
 use std::sync::Arc;
-use zaya_ir::Graph;
+use zaya_ir::{Graph, ScopeFusion};
 
 /// The dead-code pass every parsed strategy ends with.
 const DCE: &str = "dce";
 
-fn scopes(name: &'static str, describe: &'static str, suffix: &'static str) -> Arc<dyn Pass> {
-    Arc::new(FuseScopes {
-        name,
-        describe,
-        suffix,
-        label: suffix,
-    })
-}
-
-/// Every built-in pass, in the canonical order strategies run them.
-pub fn all_passes() -> Vec<Arc<dyn Pass>> {
-    vec![
+/// Every pass for a graph declaring `fusions` (`Graph::fusions`), in the canonical order
+/// strategies run them: the generic passes, then one scope fusion per declaration in the
+/// declared order, then `dce`.
+pub fn all_passes(fusions: &[ScopeFusion]) -> Vec<Arc<dyn Pass>> {
+    let mut passes: Vec<Arc<dyn Pass>> = vec![
         Arc::new(FuseDequant),
         Arc::new(FuseSiblings),
         Arc::new(FuseEpilogue),
         Arc::new(FuseNormPrologue),
-        scopes(
-            "cca",
-            "fuse each CCA block (convs, state update, q/k residual, L2 norm, RoPE, KV append, attention) into one kernel",
-            "cca",
-        ),
-        scopes(
-            "router",
-            "fuse each router (down_proj, EDA carry, norm, MLP, softmax, biased argmax, skip route) into one kernel",
-            "router",
-        ),
-        scopes(
-            "head",
-            "fuse the final norm, the tied lm_head and the greedy argmax into one kernel",
-            "head",
-        ),
-        Arc::new(DeadCode),
-    ]
+    ];
+    passes.extend(
+        fusions
+            .iter()
+            .map(|z| Arc::new(FuseScopes(z.clone())) as Arc<dyn Pass>),
+    );
+    passes.push(Arc::new(DeadCode));
+    passes
 }
 
-/// The built-in pass called `name`.
-pub fn pass_by_name(name: &str) -> Result<Arc<dyn Pass>, OptError> {
-    let all = all_passes();
+/// The pass called `name`: a built-in one, or one of `fusions`.
+pub fn pass_by_name(name: &str, fusions: &[ScopeFusion]) -> Result<Arc<dyn Pass>, OptError> {
+    let all = all_passes(fusions);
     match all.iter().find(|p| p.name() == name) {
         Some(p) => Ok(Arc::clone(p)),
         None => {
@@ -58,30 +42,14 @@ pub fn pass_by_name(name: &str) -> Result<Arc<dyn Pass>, OptError> {
     }
 }
 
-/// Strategy components and the passes each contributes.
+/// The generic strategy components and the passes each contributes. Every scope fusion a
+/// graph declares is a component of its own name too, and `all` takes them all.
 const COMPONENTS: &[(&str, &[&str])] = &[
     ("none", &[]),
     ("dequant", &["dequant"]),
     ("epilogue", &["siblings", "epilogue", "norm_prologue"]),
-    ("cca", &["cca"]),
-    ("router", &["router"]),
-    ("head", &["head"]),
-    (
-        "all",
-        &[
-            "dequant",
-            "siblings",
-            "epilogue",
-            "norm_prologue",
-            "cca",
-            "router",
-            "head",
-        ],
-    ),
+    ("all", &["dequant", "siblings", "epilogue", "norm_prologue"]),
 ];
-
-/// The named strategies users pick from (each a `+`-composition of components).
-pub const STRATEGIES: &[&str] = &["none", "dequant", "dequant+epilogue", "cca", "all"];
 
 /// A strategy: a name and the passes it runs, in order. Built-in and user passes mix freely:
 /// `Strategy::parse("all")?.then(Arc::new(MyPass)).named("all+mine")`.
@@ -99,17 +67,32 @@ impl std::fmt::Debug for Strategy {
 }
 
 impl Strategy {
-    /// Parses `a+b+...` from the components; passes run in canonical order, then `dce`.
-    pub fn parse(spec: &str) -> Result<Strategy, OptError> {
+    /// Parses `a+b+...` from the generic components and the scope fusions `fusions` (a
+    /// graph's [`Graph::fusions`]; the model's builder declares them); passes run in
+    /// canonical order, then `dce`.
+    pub fn parse(spec: &str, fusions: &[ScopeFusion]) -> Result<Strategy, OptError> {
         let mut wanted: Vec<&str> = Vec::new();
         for part in spec.split('+').map(str::trim) {
-            let (_, passes) = COMPONENTS.iter().find(|(n, _)| *n == part).ok_or_else(|| {
-                let known: Vec<&str> = COMPONENTS.iter().map(|(n, _)| *n).collect();
-                OptError::UnknownStrategy(part.to_string(), known.join(", "))
-            })?;
-            wanted.extend(passes.iter());
+            if let Some((_, passes)) = COMPONENTS.iter().find(|(n, _)| *n == part) {
+                wanted.extend(passes.iter());
+                if part == "all" {
+                    wanted.extend(fusions.iter().map(|z| z.name.as_str()));
+                }
+            } else if let Some(z) = fusions.iter().find(|z| z.name == part) {
+                wanted.push(&z.name);
+            } else {
+                let known: Vec<&str> = COMPONENTS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .chain(fusions.iter().map(|z| z.name.as_str()))
+                    .collect();
+                return Err(OptError::UnknownStrategy(
+                    part.to_string(),
+                    known.join(", "),
+                ));
+            }
         }
-        let passes: Vec<Arc<dyn Pass>> = all_passes()
+        let passes: Vec<Arc<dyn Pass>> = all_passes(fusions)
             .into_iter()
             .filter(|p| wanted.contains(&p.name()) || p.name() == DCE)
             .collect();
@@ -121,11 +104,12 @@ impl Strategy {
         })
     }
 
-    /// An explicit pass list, run exactly in the given order.
-    pub fn from_passes(list: &str) -> Result<Strategy, OptError> {
+    /// An explicit pass list, run exactly in the given order (built-in passes and the
+    /// scope fusions `fusions`).
+    pub fn from_passes(list: &str, fusions: &[ScopeFusion]) -> Result<Strategy, OptError> {
         let passes = list
             .split(',')
-            .map(|n| pass_by_name(n.trim()))
+            .map(|n| pass_by_name(n.trim(), fusions))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Strategy {
             name: format!("passes:{list}"),

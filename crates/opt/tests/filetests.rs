@@ -192,9 +192,9 @@ fn run_file(path: &Path) -> Result<(), String> {
                 line: i + 1,
             });
         } else if let Some(t) = directive("passes:") {
-            passes = Some(Strategy::from_passes(&t).map_err(|e| e.to_string())?);
+            passes = Some((true, t));
         } else if let Some(t) = directive("strategy:") {
-            passes = Some(Strategy::parse(&t).map_err(|e| e.to_string())?);
+            passes = Some((false, t));
         } else if let Some(t) = directive("model:") {
             model = Some(t);
         }
@@ -211,6 +211,12 @@ fn run_file(path: &Path) -> Result<(), String> {
         }
         None => zaya_ir::parse(&text).map_err(|e| format!("input: {e}"))?,
     };
+    // Scope fusions are the input graph's own declarations (`fusion` lines, or the model's).
+    let strategy = match strategy {
+        (true, list) => Strategy::from_passes(&list, &input.fusions),
+        (false, spec) => Strategy::parse(&spec, &input.fusions),
+    }
+    .map_err(|e| e.to_string())?;
     let (out, _) = strategy.apply(&input).map_err(|e| e.to_string())?;
     run_checks(&out.to_string(), &checks)
 }

@@ -80,11 +80,15 @@ fn before_after(name: &str, passes: &[&str]) -> Vec<zaya_opt::PassLog> {
     let g = layer();
     let prefix: Vec<_> = passes[..passes.len() - 1]
         .iter()
-        .map(|p| pass_by_name(p).unwrap())
+        .map(|p| pass_by_name(p, &zaya_model::graph::scope_fusions()).unwrap())
         .collect();
     let prefix: Vec<&dyn zaya_opt::Pass> = prefix.iter().map(|p| p.as_ref()).collect();
     let (before, _) = run_passes(&g, &prefix).unwrap();
-    let last = pass_by_name(passes[passes.len() - 1]).unwrap();
+    let last = pass_by_name(
+        passes[passes.len() - 1],
+        &zaya_model::graph::scope_fusions(),
+    )
+    .unwrap();
     let (after, logs) = run_passes(&before, &[last.as_ref()]).unwrap();
     snapshot(&format!("{name}.before.txt"), &before.to_string());
     snapshot(&format!("{name}.after.txt"), &after.to_string());
@@ -133,7 +137,7 @@ fn dce_removes_unread_results() {
 
 #[test]
 fn the_layer_ends_in_three_kernels_under_dequant_plus_epilogue() {
-    let (g, _) = Strategy::parse("dequant+epilogue")
+    let (g, _) = Strategy::parse("dequant+epilogue", &zaya_model::graph::scope_fusions())
         .unwrap()
         .apply(&layer())
         .unwrap();
@@ -165,12 +169,14 @@ fn fusion_that_would_create_a_cycle_is_refused_and_logged() {
 
 #[test]
 fn unknown_names_are_reported_with_the_known_ones() {
-    let err = Strategy::parse("all+turbo").unwrap_err().to_string();
+    let err = Strategy::parse("all+turbo", &zaya_model::graph::scope_fusions())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("unknown strategy component `turbo`") && err.contains("dequant"),
         "{err}"
     );
-    let err = Strategy::from_passes("dequant,magic")
+    let err = Strategy::from_passes("dequant,magic", &zaya_model::graph::scope_fusions())
         .unwrap_err()
         .to_string();
     assert!(
@@ -211,9 +217,45 @@ fn scope_fusion_turns_each_marked_scope_into_one_kernel() {
     }
     g.add_output("a", outs[0]);
     g.add_output("b", outs[1]);
-    let (after, logs) = run_passes(&g, &[pass_by_name("cca").unwrap().as_ref()]).unwrap();
+    let (after, logs) = run_passes(
+        &g,
+        &[pass_by_name("cca", &zaya_model::graph::scope_fusions())
+            .unwrap()
+            .as_ref()],
+    )
+    .unwrap();
     snapshot("cca.before.txt", &g.to_string());
     snapshot("cca.after.txt", &after.to_string());
     assert_eq!(logs[0].rewrites.len(), 2);
     assert_eq!(after.kernel_ranges().len(), 4);
+}
+
+/// Scope fusions are the graph's data: a strategy knows `cca` only from a declaration, and
+/// `all` runs every fusion it is given, whatever its name.
+#[test]
+fn scope_fusions_come_from_the_graph_not_the_optimizer() {
+    let err = Strategy::parse("cca", &[]).unwrap_err().to_string();
+    assert!(err.contains("cca") && err.contains("all"), "{err}");
+    let mlp = zaya_ir::ScopeFusion {
+        name: "mlp".into(),
+        suffix: "mlp".into(),
+        label: "mlp".into(),
+        describe: "fuse each MLP".into(),
+    };
+    let all = Strategy::parse("all", std::slice::from_ref(&mlp)).unwrap();
+    assert!(all.pass_names().contains(&"mlp"), "{all:?}");
+    assert_eq!(all.pass_names().last(), Some(&"dce"));
+    let generic = Strategy::parse("all", &[]).unwrap();
+    assert!(
+        !generic
+            .pass_names()
+            .iter()
+            .any(|n| *n == "cca" || *n == "mlp")
+    );
+    // And the model declares ZAYA's three on every graph it builds.
+    let names: Vec<String> = zaya_model::graph::scope_fusions()
+        .into_iter()
+        .map(|z| z.name)
+        .collect();
+    assert_eq!(names, ["cca", "router", "head"]);
 }

@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use zaya_model::graph::STRATEGIES;
 use zaya_model::graph::{GraphOptions, build_decode_graph};
 use zaya_model::{Config, SkipMode};
 use zaya_opt::plan::Arena;
-use zaya_opt::{Plan, PlanOptions, STRATEGIES, Strategy};
+use zaya_opt::{Plan, PlanOptions, Strategy};
 
 fn plan(cfg: &Config, strategy: &str, skip: SkipMode) -> Plan {
     let g = build_decode_graph(
@@ -17,7 +18,10 @@ fn plan(cfg: &Config, strategy: &str, skip: SkipMode) -> Plan {
         },
     )
     .unwrap();
-    let (g, _) = Strategy::parse(strategy).unwrap().apply(&g).unwrap();
+    let (g, _) = Strategy::parse(strategy, &zaya_model::graph::scope_fusions())
+        .unwrap()
+        .apply(&g)
+        .unwrap();
     Plan::build(&g, strategy, PlanOptions::default())
 }
 

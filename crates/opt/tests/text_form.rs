@@ -20,7 +20,11 @@ fn tiny() -> Config {
 fn round_trip(g: &Graph) {
     for graph in [
         g.clone(),
-        Strategy::parse("all").unwrap().apply(g).unwrap().0,
+        Strategy::parse("all", &zaya_model::graph::scope_fusions())
+            .unwrap()
+            .apply(g)
+            .unwrap()
+            .0,
     ] {
         let text = graph.to_string();
         let back = parse(&text).unwrap_or_else(|e| panic!("{}: {e}", graph.name));

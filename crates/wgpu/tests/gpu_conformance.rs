@@ -65,7 +65,7 @@ fn check(fixture: &str, format: &str, skip: SkipMode, strategy: &str) {
         },
     )
     .unwrap();
-    let (graph, _) = zaya_opt::Strategy::parse(strategy)
+    let (graph, _) = zaya_opt::Strategy::parse(strategy, &zaya_model::graph::scope_fusions())
         .unwrap()
         .apply(&graph)
         .unwrap();
@@ -202,7 +202,7 @@ fn long_context(fixture: &str, format: &str, skip: SkipMode, strategy: &str, ste
         },
     )
     .unwrap();
-    let (graph, _) = zaya_opt::Strategy::parse(strategy)
+    let (graph, _) = zaya_opt::Strategy::parse(strategy, &zaya_model::graph::scope_fusions())
         .unwrap()
         .apply(&graph)
         .unwrap();

@@ -15,7 +15,7 @@ use zaya_wgpu::{Feed, GpuProgram, StepStats, bind_bundle};
 
 fn graph(bundle: &Bundle, strategy: &str) -> zaya_ir::Graph {
     let g = build_decode_graph_with(&bundle.config, bundle, GraphOptions::default()).unwrap();
-    zaya_opt::Strategy::parse(strategy)
+    zaya_opt::Strategy::parse(strategy, &zaya_model::graph::scope_fusions())
         .unwrap()
         .apply(&g)
         .unwrap()

@@ -329,7 +329,7 @@ fn a_sampled_session_step_reads_back_four_bytes_and_picks_the_cpu_token() {
     // A tokenizer smaller than the model's 512 columns, as on the demo model.
     let vocab = 479;
     zaya_model::graph::mask_next_token(&mut g, vocab).unwrap();
-    let g = zaya_opt::Strategy::parse("all")
+    let g = zaya_opt::Strategy::parse("all", &zaya_model::graph::scope_fusions())
         .unwrap()
         .apply(&g)
         .unwrap()

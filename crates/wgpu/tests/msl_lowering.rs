@@ -34,7 +34,7 @@ fn check_strategy(config: &Config, strategy: &str, skip: zaya_model::SkipMode) {
         },
     )
     .unwrap();
-    let (graph, _) = zaya_opt::Strategy::parse(strategy)
+    let (graph, _) = zaya_opt::Strategy::parse(strategy, &zaya_model::graph::scope_fusions())
         .unwrap()
         .apply(&graph)
         .unwrap();
@@ -119,7 +119,7 @@ fn check_strategy(config: &Config, strategy: &str, skip: zaya_model::SkipMode) {
 #[test]
 fn the_zaya1_8b_graph_lowers_to_msl_under_every_strategy() {
     let config = Config::zaya1_8b();
-    for &strategy in zaya_opt::STRATEGIES {
+    for &strategy in zaya_model::graph::STRATEGIES {
         for skip in [
             zaya_model::SkipMode::Zero,
             zaya_model::SkipMode::Passthrough,
@@ -135,7 +135,7 @@ fn tiny_fused_modules(target: &zaya_wgpu::variant::MatVecTarget) -> Vec<(String,
         .join("../../tests/fixtures/zaya-tiny-a/bundle_affine");
     let config = Config::from_dir(&dir).unwrap();
     let graph = build_decode_graph(&config, GraphOptions::default()).unwrap();
-    let (graph, _) = zaya_opt::Strategy::parse("all")
+    let (graph, _) = zaya_opt::Strategy::parse("all", &zaya_model::graph::scope_fusions())
         .unwrap()
         .apply(&graph)
         .unwrap();

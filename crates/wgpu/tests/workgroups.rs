@@ -24,7 +24,7 @@ fn no_heavy_kernel_of_the_8b_plan_runs_in_few_workgroups() {
             },
         )
         .unwrap();
-        let (graph, _) = zaya_opt::Strategy::parse("all")
+        let (graph, _) = zaya_opt::Strategy::parse("all", &zaya_model::graph::scope_fusions())
             .unwrap()
             .apply(&graph)
             .unwrap();
@@ -78,7 +78,7 @@ fn no_heavy_kernel_of_the_8b_plan_runs_in_few_workgroups() {
 #[test]
 fn refused_fusions_carry_their_reason() {
     let graph = build_decode_graph(&Config::zaya1_8b(), GraphOptions::default()).unwrap();
-    let (graph, _) = zaya_opt::Strategy::parse("all")
+    let (graph, _) = zaya_opt::Strategy::parse("all", &zaya_model::graph::scope_fusions())
         .unwrap()
         .apply(&graph)
         .unwrap();

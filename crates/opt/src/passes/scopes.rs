@@ -1,33 +1,27 @@
-//! `cca`, `router`, `head`: fuse every builder scope with a given suffix into one kernel
-//! (rewrite rules as data: the scope names are the only model knowledge here). Producers
-//! outside the scope stay outside (the builder writes a scope's own decodes inside it;
-//! `tests/filetests/router.zir`).
+//! A scope fusion the graph declares (`Graph::fusions`, e.g. ZAYA's `cca`, `router`,
+//! `head`): every builder scope with its suffix becomes one kernel. The optimizer holds no
+//! model names: the builder hands them over as data. Producers outside the scope stay
+//! outside (the builder writes a scope's own decodes inside it; `tests/filetests/router.zir`).
 
 use crate::pass::{Pass, PassLog};
-use zaya_ir::Graph;
+use zaya_ir::{Graph, ScopeFusion};
 
-pub struct FuseScopes {
-    pub name: &'static str,
-    pub describe: &'static str,
-    /// Scopes named `suffix` or ending in `.suffix`.
-    pub suffix: &'static str,
-    /// Kernel label (the backend template).
-    pub label: &'static str,
-}
+pub struct FuseScopes(pub ScopeFusion);
 
 impl FuseScopes {
+    /// Scopes named `suffix` or ending in `.suffix`.
     fn matches(&self, scope: &str) -> bool {
-        scope == self.suffix || scope.ends_with(&format!(".{}", self.suffix))
+        scope == self.0.suffix || scope.ends_with(&format!(".{}", self.0.suffix))
     }
 }
 
 impl Pass for FuseScopes {
-    fn name(&self) -> &'static str {
-        self.name
+    fn name(&self) -> &str {
+        &self.0.name
     }
 
-    fn describe(&self) -> &'static str {
-        self.describe
+    fn describe(&self) -> &str {
+        &self.0.describe
     }
 
     fn run(&self, graph: &Graph, log: &mut PassLog) -> Graph {
@@ -61,10 +55,10 @@ impl Pass for FuseScopes {
                 continue;
             }
             let count = members.len();
-            match g.fuse(&members, self.label) {
+            match g.fuse(&members, &self.0.label) {
                 Ok(grp) => {
                     let size = g.insts.iter().filter(|i| i.group == Some(grp)).count();
-                    log.note(format!("fused scope {name} ({count} instructions, {size} with their kernels) into one {} kernel", self.label));
+                    log.note(format!("fused scope {name} ({count} instructions, {size} with their kernels) into one {} kernel", self.0.label));
                 }
                 Err(e) => log.skip(format!("{name}: {e}")),
             }
