@@ -387,29 +387,28 @@ fn run_without_flags_says_which_path_it_chose() {
     );
 }
 
+/// `run` on wgpu with `flags` fails with exactly one `error:` line, which it returns.
+fn refused_on_wgpu(flags: &[&str]) -> String {
+    let mut args = vec!["run", "--backend", "wgpu", "--greedy", "--max-tokens", "1"];
+    args.extend_from_slice(flags);
+    args.push("hi");
+    let o = zaya(&args);
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    errors[0].to_string()
+}
+
 #[test]
 fn a_prefill_chunk_the_gpu_cannot_run_is_refused_in_one_line_naming_the_flag() {
     if !has_adapter() {
         return;
     }
-    let o = zaya(&[
-        "run",
-        "--backend",
-        "wgpu",
-        "--greedy",
-        "--max-tokens",
-        "1",
-        "--chunk",
-        "2000",
-        "hi",
-    ]);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
+    let error = refused_on_wgpu(&["--chunk", "2000"]);
     assert!(
-        errors[0].contains("--chunk 2000") && errors[0].contains("1024"),
-        "{stderr}"
+        error.contains("--chunk 2000") && error.contains("1024"),
+        "{error}"
     );
 }
 
@@ -443,23 +442,9 @@ fn kv_dtype_f16_on_wgpu_is_refused_in_one_line_naming_the_flag() {
     if !has_adapter() {
         return;
     }
-    let o = zaya(&[
-        "run",
-        "--backend",
-        "wgpu",
-        "--greedy",
-        "--max-tokens",
-        "2",
-        "--kv-dtype",
-        "f16",
-        "hi",
-    ]);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
+    let error = refused_on_wgpu(&["--kv-dtype", "f16"]);
     assert!(
-        errors[0].contains("f16") && errors[0].contains("--kv-dtype f32"),
-        "{stderr}"
+        error.contains("f16") && error.contains("--kv-dtype f32"),
+        "{error}"
     );
 }

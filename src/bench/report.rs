@@ -102,49 +102,14 @@ pub fn markdown(r: &BenchReport) -> String {
             }
             continue;
         }
-        profile_table(&mut out, st, p);
+        profile_table(&mut out, st, p, ProfileOf::DecodeStep);
     }
     for st in &r.strategies {
         if let Some(p) = &st.prefill_profile {
-            prefill_profile_table(&mut out, st, p);
+            profile_table(&mut out, st, p, ProfileOf::Prefill);
         }
     }
     out
-}
-
-fn prefill_profile_table(out: &mut String, st: &StrategyResult, p: &super::Profile) {
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "### batched prefill profile: {} ({})",
-        st.name, p.method
-    );
-    if let Some(note) = &p.note {
-        let _ = writeln!(out);
-        let _ = writeln!(out, "{note}.");
-    }
-    let total: f64 = p.kernels.iter().map(|k| k.seconds).sum();
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "{} ms in {} kernel runs",
-        ms(total),
-        p.kernels.iter().map(|k| k.backend_kernels).sum::<usize>()
-    );
-    let _ = writeln!(out);
-    let _ = writeln!(out, "| backend kernel | runs | workgroups | ms | share |");
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
-    for k in &p.kernels {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} |",
-            k.kernel,
-            k.backend_kernels,
-            workgroups(k.workgroups),
-            ms(k.seconds),
-            pct(k.share)
-        );
-    }
 }
 
 fn strategy_table(out: &mut String, r: &BenchReport) {
@@ -190,56 +155,78 @@ fn strategy_table(out: &mut String, r: &BenchReport) {
     );
 }
 
-fn profile_table(out: &mut String, st: &StrategyResult, p: &super::Profile) {
-    {
+/// What a profile table is of: a decode step folded into plan kernels, or one batched
+/// prefill summed per backend kernel label.
+#[derive(Clone, Copy, PartialEq)]
+enum ProfileOf {
+    DecodeStep,
+    Prefill,
+}
+
+fn profile_table(out: &mut String, st: &StrategyResult, p: &super::Profile, of: ProfileOf) {
+    let (title, first_column, count_column) = match of {
+        ProfileOf::DecodeStep => ("profile", "plan kernel", "backend kernels"),
+        ProfileOf::Prefill => ("batched prefill profile", "backend kernel", "runs"),
+    };
+    let _ = writeln!(out);
+    let _ = writeln!(out, "### {title}: {} ({})", st.name, p.method);
+    if let Some(note) = &p.note {
         let _ = writeln!(out);
-        let _ = writeln!(out, "### profile: {} ({})", st.name, p.method);
-        if let Some(note) = &p.note {
-            let _ = writeln!(out);
-            let _ = writeln!(out, "{note}.");
-        }
-        let total: f64 = p.kernels.iter().map(|k| k.seconds).sum();
-        let _ = writeln!(out);
-        let _ = writeln!(
+        let _ = writeln!(out, "{note}.");
+    }
+    let total: f64 = p.kernels.iter().map(|k| k.seconds).sum();
+    let _ = writeln!(out);
+    let _ = match of {
+        ProfileOf::DecodeStep => writeln!(
             out,
             "median of {} steps, {} ms per step in {} plan kernels",
             p.steps,
             ms(total),
             p.kernels.len()
-        );
-        let _ = writeln!(out);
+        ),
+        ProfileOf::Prefill => writeln!(
+            out,
+            "{} ms in {} kernel runs",
+            ms(total),
+            p.kernels.iter().map(|k| k.backend_kernels).sum::<usize>()
+        ),
+    };
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| {first_column} | {count_column} | workgroups | ms | share |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    // A decode step has hundreds of plan kernels: the top ones, then the rest in one row.
+    let top = match of {
+        ProfileOf::DecodeStep => 20,
+        ProfileOf::Prefill => usize::MAX,
+    };
+    for k in p.kernels.iter().take(top) {
         let _ = writeln!(
             out,
-            "| plan kernel | backend kernels | workgroups | ms | share |"
+            "| {} | {} | {} | {} | {} |",
+            k.kernel,
+            k.backend_kernels,
+            workgroups(k.workgroups),
+            ms(k.seconds),
+            pct(k.share)
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|");
-        const TOP: usize = 20;
-        for k in p.kernels.iter().take(TOP) {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} |",
-                k.kernel,
-                k.backend_kernels,
-                workgroups(k.workgroups),
-                ms(k.seconds),
-                pct(k.share)
-            );
-        }
-        if p.kernels.len() > TOP {
-            let rest = &p.kernels[TOP..];
-            let _ = writeln!(
-                out,
-                "| ({} more) | {} | {} | {} | {} |",
-                rest.len(),
-                rest.iter().map(|k| k.backend_kernels).sum::<usize>(),
-                workgroups(
-                    rest.iter()
-                        .try_fold(0, |sum, k| k.workgroups.map(|w| sum + w))
-                ),
-                ms(rest.iter().map(|k| k.seconds).sum()),
-                pct(rest.iter().map(|k| k.share).sum())
-            );
-        }
+    }
+    if p.kernels.len() > top {
+        let rest = &p.kernels[top..];
+        let _ = writeln!(
+            out,
+            "| ({} more) | {} | {} | {} | {} |",
+            rest.len(),
+            rest.iter().map(|k| k.backend_kernels).sum::<usize>(),
+            workgroups(
+                rest.iter()
+                    .try_fold(0, |sum, k| k.workgroups.map(|w| sum + w))
+            ),
+            ms(rest.iter().map(|k| k.seconds).sum()),
+            pct(rest.iter().map(|k| k.share).sum())
+        );
     }
 }
 
