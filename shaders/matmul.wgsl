@@ -6,7 +6,7 @@
 // whole rows (no reduction: what a SIMD-on-CPU adapter wants); a wider team reads a row's
 // words side by side (what a GPU's memory wants). The device picks TPR (`zaya-graph tune`,
 // `MatVecTarget::matmul_team`).
-// Per-token experts (the routing loop is filled in per variant): workgroup (e, rows block)
+// Per-token experts (`routed_to` is filled in per variant): workgroup (e, rows block)
 // scans the chunk's expert ids on the GPU, computes only the tokens routed to expert e, and
 // exits at once when there is none, so each used expert's rows are read once per block and
 // unused ones never.
@@ -20,6 +20,11 @@ fn w_cols() -> u32 {
 }
 
 {{WEIGHT}}
+
+// Whether token t multiplies weight slice e (always, for one weight shared by the chunk).
+fn routed_to(t: u32, e: u32) -> bool {
+    return {{ROUTED}};
+}
 
 const WG: u32 = 64u;
 const TPR: u32 = {{TEAM}}u;
@@ -43,7 +48,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let e = local / blocks;
     if (lid == 0u) {
         var n = 0u;
-{{TOKENS}}
+        for (var t = 0u; t < tokens; t = t + 1u) {
+            if (routed_to(t, e)) {
+                toks[n] = t;
+                n = n + 1u;
+            }
+        }
         n_sh = n;
     }
     let n = workgroupUniformLoad(&n_sh);

@@ -581,10 +581,10 @@ fn weight_template(template: &str, format: WeightFormat, indexed: bool, bindings
         (true, false) => "min(idx[o / p(5u)], p(6u) - 1u) * p(5u) + o % p(5u)",
         (true, true) => "e * p(5u) + o",
     };
-    let tokens = if indexed {
-        "        for (var t = 0u; t < tokens; t = t + 1u) {\n            if (min(idx[t], p(6u) - 1u) == e) {\n                toks[n] = t;\n                n = n + 1u;\n            }\n        }"
+    let routed = if indexed {
+        "min(idx[t], p(6u) - 1u) == e"
     } else {
-        "        for (var t = 0u; t < tokens; t = t + 1u) {\n            toks[n] = t;\n            n = n + 1u;\n        }"
+        "true"
     };
     fill(
         template,
@@ -592,7 +592,7 @@ fn weight_template(template: &str, format: WeightFormat, indexed: bool, bindings
             ("BINDINGS", bindings),
             ("WEIGHT", &snippet),
             ("WEIGHT_ROW", row),
-            ("TOKENS", tokens),
+            ("ROUTED", routed),
         ],
     )
 }
