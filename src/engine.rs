@@ -138,17 +138,15 @@ impl Device {
                         .then(|| zaya_wgpu::tune::untuned_target(ctx)),
                     ..Default::default()
                 };
-                let bind = |module| {
-                    zaya_wgpu::GpuProgram::from_bundle_module(
-                        Arc::clone(ctx),
-                        bundle,
-                        module,
-                        &program_options,
-                        options.shared.as_deref(),
-                    )
-                };
                 let chunk = module.prefill_chunks().first().copied();
-                match (bind(module), chunk) {
+                let bound = zaya_wgpu::GpuProgram::from_bundle_module(
+                    Arc::clone(ctx),
+                    bundle,
+                    module,
+                    &program_options,
+                    options.shared.as_deref(),
+                );
+                match (bound, chunk) {
                     // Only a prefill graph can exceed what the decode lowering handles (a
                     // chunk above the matmul's token limit): say which flag to change
                     // rather than quietly feeding the prompt token by token.
@@ -175,44 +173,6 @@ impl Device {
             Device::Cpu => zaya_cpu::Program::from_bundle(bundle, graph)? as Arc<dyn Executor>,
             Device::Gpu(ctx) => zaya_wgpu::GpuProgram::from_bundle(Arc::clone(ctx), bundle, graph)?
                 as Arc<dyn Executor>,
-        })
-    }
-
-    /// [`Self::bind`] with [`BindOptions`]: the default kernels where `zaya-graph tune` chose
-    /// others, or weights shared with other programs of the same bundle.
-    pub fn bind_with(
-        &self,
-        bundle: &Arc<Bundle>,
-        graph: Graph,
-        options: &BindOptions,
-    ) -> Result<Arc<dyn Executor>, EngineError> {
-        Ok(match self {
-            // The interpreter reads the shared memory map: nothing to share or tune.
-            Device::Cpu => self.bind(bundle, graph)?,
-            Device::Gpu(ctx) => {
-                let program_options = zaya_wgpu::ProgramOptions {
-                    matvec: options
-                        .untuned
-                        .then(|| zaya_wgpu::tune::untuned_target(ctx)),
-                    ..Default::default()
-                };
-                let ctx = Arc::clone(ctx);
-                match &options.shared {
-                    Some(shared) => zaya_wgpu::GpuProgram::from_bundle_shared(
-                        ctx,
-                        bundle,
-                        graph,
-                        &program_options,
-                        shared,
-                    )?,
-                    None => zaya_wgpu::GpuProgram::from_bundle_with(
-                        ctx,
-                        bundle,
-                        graph,
-                        &program_options,
-                    )?,
-                }
-            }
         })
     }
 

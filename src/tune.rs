@@ -235,6 +235,7 @@ fn time_prefill(
         ..EngineOptions::cpu(chunk)
     };
     let shared = zaya_wgpu::SharedWeights::new(ctx, bundle);
+    let module = engine_module(bundle, &options)?;
     // One program per team width (the decode graph is the same in all; the first one's
     // steps it token by token).
     let mut sessions = vec![];
@@ -244,7 +245,7 @@ fn time_prefill(
         let program = zaya_wgpu::GpuProgram::from_bundle_module(
             Arc::clone(ctx),
             bundle,
-            engine_module(bundle, &options)?,
+            module.clone(),
             &zaya_wgpu::ProgramOptions {
                 matvec: Some(target),
                 ..Default::default()

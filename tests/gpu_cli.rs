@@ -94,29 +94,25 @@ fn eval_on_the_gpu_matches_the_golden_under_none_and_all() {
     }
 }
 
+/// `run --greedy --backend BACKEND` with `flags`, asserted to succeed: (stdout, stderr).
+fn greedy_run(backend: &str, flags: &[&str]) -> (String, String) {
+    let mut args = vec!["run", "--greedy", "--backend", backend];
+    args.extend_from_slice(flags);
+    let o = zaya(&args);
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{stderr}");
+    (String::from_utf8_lossy(&o.stdout).into_owned(), stderr)
+}
+
 #[test]
 fn greedy_run_on_the_gpu_prints_what_the_cpu_prints() {
     if !has_adapter() {
         return;
     }
-    let run = |backend: &str| {
-        let o = zaya(&[
-            "run",
-            "--greedy",
-            "--max-tokens",
-            "12",
-            "--backend",
-            backend,
-            "--strategy",
-            "all",
-            "Hello",
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
-    let cpu = run("cpu");
+    let flags = ["--max-tokens", "12", "--strategy", "all", "Hello"];
+    let cpu = greedy_run("cpu", &flags).0;
     assert!(!cpu.is_empty());
-    assert_eq!(run("wgpu"), cpu);
+    assert_eq!(greedy_run("wgpu", &flags).0, cpu);
 }
 
 #[test]
@@ -417,22 +413,17 @@ fn an_explicit_chunk_prefills_batched_on_the_gpu_with_the_cpu_output() {
     if !has_adapter() {
         return;
     }
+    let flags = [
+        "--max-tokens",
+        "6",
+        "--chunk",
+        "5",
+        "Hello there, how are you today?",
+    ];
     let run = |backend: &str| {
-        let o = zaya(&[
-            "run",
-            "--greedy",
-            "--max-tokens",
-            "6",
-            "--backend",
-            backend,
-            "--chunk",
-            "5",
-            "Hello there, how are you today?",
-        ]);
-        let stderr = String::from_utf8_lossy(&o.stderr);
-        assert!(o.status.success(), "{stderr}");
+        let (stdout, stderr) = greedy_run(backend, &flags);
         assert!(stderr.contains("prefill in chunks of up to 5"), "{stderr}");
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        stdout
     };
     assert_eq!(run("wgpu"), run("cpu"));
 }

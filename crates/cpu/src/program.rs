@@ -480,7 +480,6 @@ impl<'w> Session<'w> {
                 ctx: self.capacity,
             });
         }
-        let last_only = |n: &str| n == LOGITS || n == NEXT_TOKEN;
         let mut out: Vec<Option<Tensor>> = vec![None; read.len()];
         let mut at = 0;
         for (f, t) in plan {
@@ -488,17 +487,7 @@ impl<'w> Session<'w> {
             at += t;
             for (k, name) in read.iter().enumerate() {
                 let got = self.lookup(name)?;
-                out[k] = Some(match (out[k].take(), got) {
-                    (Some(Tensor::F32(mut a)), Tensor::F32(b)) if !last_only(name) => {
-                        a.extend(b);
-                        Tensor::F32(a)
-                    }
-                    (Some(Tensor::U32(mut a)), Tensor::U32(b)) if !last_only(name) => {
-                        a.extend(b);
-                        Tensor::U32(a)
-                    }
-                    (_, got) => got,
-                });
+                out[k] = Some(Tensor::fold_chunk(name, out[k].take(), got));
             }
         }
         out.into_iter()

@@ -104,6 +104,24 @@ pub enum Tensor {
 }
 
 impl Tensor {
+    /// Folds one prefill chunk's output `name` into what the earlier chunks gave:
+    /// [`LOGITS`] and [`NEXT_TOKEN`] belong to the last token, so the newest chunk's stand;
+    /// every other output has a leading token axis and is concatenated.
+    pub fn fold_chunk(name: &str, so_far: Option<Tensor>, chunk: Tensor) -> Tensor {
+        let last_only = name == LOGITS || name == NEXT_TOKEN;
+        match (so_far, chunk) {
+            (Some(Tensor::F32(mut a)), Tensor::F32(b)) if !last_only => {
+                a.extend(b);
+                Tensor::F32(a)
+            }
+            (Some(Tensor::U32(mut a)), Tensor::U32(b)) if !last_only => {
+                a.extend(b);
+                Tensor::U32(a)
+            }
+            (_, chunk) => chunk,
+        }
+    }
+
     pub fn as_f32(&self) -> Option<&[f32]> {
         match self {
             Tensor::F32(v) => Some(v),

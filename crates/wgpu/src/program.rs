@@ -319,36 +319,6 @@ impl GpuProgram {
         GpuProgram::with_options(ctx, graph, &weights, options)
     }
 
-    /// [`Self::from_bundle_with`] binding the weights already in `shared` (uploading, into
-    /// `shared`, only those not there yet). `shared` must belong to this bundle and device.
-    pub fn from_bundle_shared(
-        ctx: Arc<GpuContext>,
-        bundle: &Arc<zaya_model::Bundle>,
-        graph: Graph,
-        options: &ProgramOptions,
-        shared: &SharedWeights,
-    ) -> Result<Arc<GpuProgram>> {
-        let same_bundle = shared
-            .bundle
-            .upgrade()
-            .is_some_and(|b| Arc::ptr_eq(&b, bundle));
-        let same_device = shared.ctx.upgrade().is_some_and(|c| Arc::ptr_eq(&c, &ctx));
-        if !(same_bundle && same_device) {
-            return Err(GpuError::Validation(format!(
-                "shared weights of another bundle or device cannot be bound to {}",
-                bundle.dir.display()
-            )));
-        }
-        let weights = crate::weights::bind_bundle(bundle, &graph)?;
-        GpuProgram::build(
-            ctx,
-            Module::decode_only(graph),
-            &weights,
-            options,
-            Some(shared),
-        )
-    }
-
     /// Binds a module (decode and prefill functions) to `bundle`: every weight uploaded once
     /// (into `shared` when given, reusing what it holds), the pipelines of every function.
     pub fn from_bundle_module(

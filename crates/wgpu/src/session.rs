@@ -733,17 +733,13 @@ impl GpuSession {
 
     /// Writes the step's symbols (`pos`, `ctx`) into the step buffer.
     fn write_symbols(&self) {
-        let ctx = &self.program.ctx;
-        let g = self.program.graph();
-        let symbols: Vec<u32> = g
-            .symbol_values(self.capacity, self.pos)
-            .into_iter()
-            .map(|v| v as u32)
-            .collect();
-        if !symbols.is_empty() {
-            ctx.queue
-                .write_buffer(&self.step_buf, 0, bytemuck::cast_slice(&symbols));
-        }
+        write_symbols(
+            &self.program.ctx,
+            self.program.graph(),
+            &self.step_buf,
+            self.capacity,
+            self.pos,
+        );
     }
 
     /// Kernels of this step: constants only the first time.
@@ -815,7 +811,6 @@ impl GpuSession {
                 .resize_with(module.functions().len() - 1, || None);
         }
         let started = Instant::now();
-        let last_only = |n: &str| n == LOGITS || n == NEXT_TOKEN;
         let mut out: Vec<Option<Tensor>> = vec![None; read.len()];
         let mut at = 0;
         let mut stats = StepStats::default();
@@ -824,17 +819,7 @@ impl GpuSession {
             at += t;
             let got = self.run_prefill(f, chunk, read, &mut stats, profile.as_deref_mut())?;
             for (k, (name, got)) in read.iter().zip(got).enumerate() {
-                out[k] = Some(match (out[k].take(), got) {
-                    (Some(Tensor::F32(mut a)), Tensor::F32(b)) if !last_only(name) => {
-                        a.extend(b);
-                        Tensor::F32(a)
-                    }
-                    (Some(Tensor::U32(mut a)), Tensor::U32(b)) if !last_only(name) => {
-                        a.extend(b);
-                        Tensor::U32(a)
-                    }
-                    (_, got) => got,
-                });
+                out[k] = Some(Tensor::fold_chunk(name, out[k].take(), got));
             }
         }
         self.stats = stats;
@@ -897,15 +882,7 @@ impl GpuSession {
             ctx.queue
                 .write_buffer(&runner.bound.values[b], 0, bytemuck::cast_slice(chunk));
         }
-        let symbols: Vec<u32> = g
-            .symbol_values(self.capacity, self.pos)
-            .into_iter()
-            .map(|v| v as u32)
-            .collect();
-        if !symbols.is_empty() {
-            ctx.queue
-                .write_buffer(&runner.bound.step_buf, 0, bytemuck::cast_slice(&symbols));
-        }
+        write_symbols(ctx, g, &runner.bound.step_buf, self.capacity, self.pos);
         let kernels: Vec<usize> = (0..runner.plan.kernels.len())
             .filter(|&k| !(runner.constants_ready && runner.plan.kernels[k].constant))
             .collect();
@@ -1179,6 +1156,26 @@ impl TimedKernels {
                 seconds: t[1].saturating_sub(t[0]) as f64 * period_s,
             })
             .collect())
+    }
+}
+
+/// Writes graph `g`'s symbols (`pos`, `ctx`) for a session of `capacity` at `pos` into
+/// `step_buf`.
+fn write_symbols(
+    ctx: &crate::GpuContext,
+    g: &zaya_ir::Graph,
+    step_buf: &wgpu::Buffer,
+    capacity: usize,
+    pos: usize,
+) {
+    let symbols: Vec<u32> = g
+        .symbol_values(capacity, pos)
+        .into_iter()
+        .map(|v| v as u32)
+        .collect();
+    if !symbols.is_empty() {
+        ctx.queue
+            .write_buffer(step_buf, 0, bytemuck::cast_slice(&symbols));
     }
 }
 
