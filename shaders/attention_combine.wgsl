@@ -21,7 +21,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let tok = e / (nq * hd);
     let h = tok * nq + (e / hd) % nq;
     let d = e % hd;
-    let len = min(u32(max(bitcast<f32>(pos[0]), 0.0)) + 1u + tok, ctx);
+    let len = min(pos[0] + 1u + tok, ctx);
     let live = min((len + chunk - 1u) / chunk, nch);
     let stride = hd + 2u;
     var mx = neg_inf();

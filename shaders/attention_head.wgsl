@@ -8,7 +8,7 @@
 fn attention_head(h: u32, lid: u32, nq: u32, nkv: u32, hd: u32, ctx: u32, scale: f32) {
     let live = h < nq;
     let kv = h / (nq / nkv);
-    let len = select(0u, min(u32(max(pos_at(), 0.0)) + 1u, ctx), live);
+    let len = select(0u, min(pos_at() + 1u, ctx), live);
     let sbase = h * ctx;
     let cbase = kv * ctx * hd;
 

@@ -12,6 +12,9 @@
 
 {{BINDINGS}}
 
+// k_at / v_at: element i of a cache, stored as f32 or as f16 pairs (--kv-dtype f16).
+{{CACHE_AT}}
+
 const MAX_G: u32 = 8u;
 
 var<workgroup> sc: array<f32, 512>;
@@ -36,7 +39,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let kv = w / nch;
     let c = w % nch;
     let live = tok < p(7u);
-    let len = select(0u, min(u32(max(bitcast<f32>(pos[0]), 0.0)) + 1u + tok, ctx), live);
+    let len = select(0u, min(pos[0] + 1u + tok, ctx), live);
     let t0 = min(c * chunk, len);
     let t1 = min(t0 + chunk, len);
     let cbase = min(kv, nkv - 1u) * ctx * hd;
@@ -53,7 +56,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             if (t < t1) {
                 var d = 0.0;
                 for (var k = 0u; k < hd; k = k + 1u) {
-                    d = d + bitcast<f32>(q[qbase + g * hd + k]) * bitcast<f32>(k_cache[cbase + t * hd + k]);
+                    d = d + bitcast<f32>(q[qbase + g * hd + k]) * k_at(cbase + t * hd + k);
                 }
                 s = d * scale;
             }
@@ -88,7 +91,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                     acc[g * 4u + j] = acc[g * 4u + j] * f_sh[g];
                 }
                 for (var k = 0u; k < n; k = k + 1u) {
-                    let v = bitcast<f32>(v_cache[cbase + (tb + k) * hd + dim]);
+                    let v = v_at(cbase + (tb + k) * hd + dim);
                     for (var g = 0u; g < gq; g = g + 1u) {
                         acc[g * 4u + j] = acc[g * 4u + j] + sc[g * WG + k] * v;
                     }

@@ -5,7 +5,8 @@
 // Params: 0 count, 1 mid, 2 inner, 3 src_base, 4 src_outer, 5 src_mid, 6 dst_base,
 // 7 dst_outer, 8 dst_mid, 9 index bound, 10 index stride.
 // The index snippet may rewrite `src` (gather: index array selects k) or `dst` (cache append:
-// an f32 position selects the row); an index out of bounds writes nothing.
+// a u32 position selects the row); an index out of bounds writes nothing. The store moves
+// one word, or (into an f16 cache, where every index counts pairs) packs two floats.
 
 {{BINDINGS}}
 
@@ -22,5 +23,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var src = p(3u) + o * p(4u) + k * p(5u) + i;
     var dst = p(6u) + o * p(7u) + k * p(8u) + i;
 {{INDEX}}
-    dst_buf[dst] = src_buf[src];
+{{STORE}}
 }

@@ -3,8 +3,8 @@
 // in f64 and rounded to f32, then uploaded once), then reduced modulo 2*pi in three parts
 // (Cody-Waite, 9-bit leading parts so k * part is exact for k < 2^15) before cos/sin, so
 // large positions do not depend on the driver's own range reduction.
-// Params: 0 elements (rows * n), 1 n, 2 rot, 3 elements per position (a chunk's token t
-// reads pos[t]; one position for all rows in decode).
+// Params: 0 elements (rows * n), 1 n, 2 rot, 3 elements per token (a chunk's token t is at
+// pos + t; in decode every row is at pos).
 
 {{BINDINGS}}
 
@@ -26,7 +26,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         return;
     }
     let j = i % half;
-    let angle = reduce_angle(bitcast<f32>(pos[e / p(3u)]) * bitcast<f32>(inv_freq[j]));
+    let angle = reduce_angle(f32(pos[0] + e / p(3u)) * bitcast<f32>(inv_freq[j]));
     let c = cos(angle);
     let s = sin(angle);
     let a = bitcast<f32>(src[row * n + j]);

@@ -429,13 +429,20 @@ fn an_explicit_chunk_prefills_batched_on_the_gpu_with_the_cpu_output() {
 }
 
 #[test]
-fn kv_dtype_f16_on_wgpu_is_refused_in_one_line_naming_the_flag() {
+fn kv_dtype_f16_on_wgpu_prints_what_the_cpu_prints() {
     if !has_adapter() {
         return;
     }
-    let error = refused_on_wgpu(&["--kv-dtype", "f16"]);
-    assert!(
-        error.contains("f16") && error.contains("--kv-dtype f32"),
-        "{error}"
-    );
+    let flags = [
+        "--max-tokens",
+        "12",
+        "--strategy",
+        "all",
+        "--kv-dtype",
+        "f16",
+        "Hello there",
+    ];
+    let cpu = greedy_run("cpu", &flags).0;
+    assert!(!cpu.is_empty());
+    assert_eq!(greedy_run("wgpu", &flags).0, cpu);
 }

@@ -48,8 +48,8 @@ pub enum CpuError {
     },
     #[error("the context is full: position {pos} does not fit a session of capacity {ctx}")]
     ContextFull { pos: usize, ctx: usize },
-    #[error("a session needs a capacity of at least 1 token")]
-    ZeroCapacity,
+    #[error("a session's capacity must be 1 to 4294967295 tokens (positions are u32), got {0}")]
+    Capacity(usize),
     #[error(
         "a context of {capacity} tokens needs {bytes} bytes of state ({name} and the other caches), more than this machine can allocate; use a smaller --context or --kv-dtype f16"
     )]
@@ -314,8 +314,8 @@ fn alloc_bufs(g: &Graph, f: &Func) -> Vec<Buf> {
 
 impl<'w> Session<'w> {
     fn new(program: Arc<Program<'w>>, capacity: usize) -> Result<Self, CpuError> {
-        if capacity == 0 {
-            return Err(CpuError::ZeroCapacity);
+        if capacity == 0 || capacity > zaya_ir::exec::MAX_CAPACITY {
+            return Err(CpuError::Capacity(capacity));
         }
         let g = program.graph();
         let elements = |s: &zaya_ir::State| -> u128 {
@@ -668,6 +668,10 @@ impl<'w> Session<'w> {
         }
         if let Buf::U32(o) = out {
             match &inst.op {
+                Op::Symbol { sym } => {
+                    // Lossless: the capacity is at most MAX_CAPACITY (checked at open).
+                    o[0] = g.symbols[sym.index()].kind.value(self.capacity, self.pos) as u32;
+                }
                 Op::Argmax => kernels::argmax_rows(
                     self.f32_in(ins[0]),
                     *dims[ins[0].index()].last().unwrap_or(&1),
@@ -716,9 +720,6 @@ impl<'w> Session<'w> {
                 } else {
                     o.copy_from_slice(values);
                 }
-            }
-            Op::Symbol { sym } => {
-                o[0] = g.symbols[sym.index()].kind.value(self.capacity, self.pos) as f32;
             }
             Op::MatVec => {
                 let x = self.f32_in(ins[1]);
@@ -796,12 +797,14 @@ impl<'w> Session<'w> {
                 kernels::rms_norm_rows(self.f32_in(ins[0]), self.f32_in(ins[1]), *eps, o)
             }
             Op::Rope { rot_dims, theta } => {
-                // One position for all rows, or one per slice of the leading (token) axis.
-                let pos = self.f32_in(ins[1]);
+                // One position for all rows, or token t of a chunk [T, rows, dim] at pos + t.
+                let pos = self.position_of(ins[1]);
                 let n = *out_dims.last().unwrap_or(&1);
                 let x = self.f32_in(ins[0]);
-                let per = x.len() / pos.len().max(1);
-                for ((xs, os), &p) in x.chunks(per).zip(o.chunks_mut(per)).zip(pos) {
+                let tokens = if out_dims.len() == 3 { out_dims[0] } else { 1 };
+                let per = x.len() / tokens.max(1);
+                for (t, (xs, os)) in x.chunks(per).zip(o.chunks_mut(per)).enumerate() {
+                    let p = (pos + t) as f32;
                     kernels::rope_rows(xs, n, *rot_dims as usize, *theta, p, os)
                 }
             }
@@ -895,7 +898,11 @@ impl<'w> Session<'w> {
                     one(0, q, o)
                 }
             }
-            Op::Dequant { .. } | Op::Argmax | Op::StateWrite { .. } | Op::CacheAppend { .. } => {}
+            Op::Dequant { .. }
+            | Op::Argmax
+            | Op::Symbol { .. }
+            | Op::StateWrite { .. }
+            | Op::CacheAppend { .. } => {}
         }
         Ok(())
     }
@@ -908,7 +915,7 @@ impl<'w> Session<'w> {
     }
 
     fn position_of(&self, v: ValueId) -> usize {
-        self.f32_in(v).first().map_or(0, |&p| p.max(0.0) as usize)
+        self.u32_in(v).first().map_or(0, |&p| p as usize)
     }
 
     fn exec_effect(&mut self, i: usize) -> Result<(), CpuError> {

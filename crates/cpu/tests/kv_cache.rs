@@ -25,7 +25,8 @@ fn a_context_too_large_for_the_machine_is_an_error_naming_its_size() {
     let bundle = tiny_a();
     for kv in [KvDtype::F32, KvDtype::F16] {
         let program = program(&bundle, kv);
-        let capacity = 1usize << 50;
+        // The largest capacity a session accepts (positions are u32), far past any memory.
+        let capacity = zaya_ir::exec::MAX_CAPACITY;
         let err = program
             .session(capacity)
             .err()
@@ -39,6 +40,16 @@ fn a_context_too_large_for_the_machine_is_an_error_naming_its_size() {
             text.contains("bytes") && text.contains("--context"),
             "{text}"
         );
+        // Past it, the capacity itself is refused, naming the range.
+        let err = program
+            .session(capacity + 1)
+            .err()
+            .expect("past u32 positions");
+        assert!(
+            matches!(err, CpuError::Capacity(c) if c == capacity + 1),
+            "{err}"
+        );
+        assert!(err.to_string().contains("4294967295"), "{err}");
     }
 }
 

@@ -23,7 +23,10 @@ pub const ALL_LOGITS: &str = "prefill_logits";
 /// The graph output holding the greedy choice (argmax of the logits, `u32[1]`).
 pub const NEXT_TOKEN: &str = "next_token";
 
-/// The run-time quantities a graph may read. Every backend binds both.
+/// The largest session capacity: symbol values (positions, `ctx`) are `u32` in every graph.
+pub const MAX_CAPACITY: usize = u32::MAX as usize;
+
+/// The run-time quantities a graph may read, as `u32[1]` values. Every backend binds both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SymbolKind {
@@ -42,7 +45,8 @@ impl SymbolKind {
         }
     }
 
-    /// The value of this symbol in a session of `capacity` at `position`.
+    /// The value of this symbol in a session of `capacity` at `position` (both at most
+    /// [`MAX_CAPACITY`], which sessions check when they open).
     pub fn value(self, capacity: usize, position: usize) -> usize {
         match self {
             SymbolKind::Ctx => capacity,

@@ -56,7 +56,7 @@ pub enum Op {
     Const {
         values: Vec<f32>,
     },
-    /// The value of a run-time symbol (e.g. `pos`) as an `f32[1]`.
+    /// The value of a run-time symbol (e.g. `pos`) as a `u32[1]`.
     Symbol {
         sym: SymId,
     },
@@ -92,8 +92,9 @@ pub enum Op {
         eps: f32,
     },
     /// NeoX (rotate-half) rotary embedding of the first `rot_dims` of the last axis; the rest
-    /// pass through. Inputs (x `[.., hd]`, pos `f32[1]`), or per token (x `[T, .., hd]`,
-    /// pos `f32[T]`: slice t of x at `pos[t]`); `inv_freq = theta^(-2i/rot_dims)`.
+    /// pass through. Inputs (x `[rows, hd]`, pos `u32[1]`): every row at `pos`; with x
+    /// `[T, rows, hd]` (a chunk), token t at `pos + t`. The angle is `f32(pos) * inv_freq`,
+    /// `inv_freq = theta^(-2i/rot_dims)`.
     Rope {
         rot_dims: u32,
         theta: f64,
@@ -144,12 +145,12 @@ pub enum Op {
         state: StateId,
     },
     /// Write `x [heads, dim]` into `cache[:, pos, :]` of a `[heads, ctx, dim]` state:
-    /// inputs (x, pos f32[1]). With x `[T, heads, dim]` (a chunk), row t goes to `pos + t`.
+    /// inputs (x, pos u32[1]). With x `[T, heads, dim]` (a chunk), row t goes to `pos + t`.
     CacheAppend {
         state: StateId,
     },
     /// Causal GQA attention of one query token over `cache[:, 0..=pos, :]`: inputs
-    /// (q [nq, hd], pos f32[1]) -> [nq, hd]; query head h reads kv head h / (nq / nkv).
+    /// (q [nq, hd], pos u32[1]) -> [nq, hd]; query head h reads kv head h / (nq / nkv).
     /// With q [T, nq, hd] (a chunk whose first token is at `pos`, already appended), query t
     /// reads `cache[:, 0..=pos + t, :]`: the cache before the chunk and the chunk causally.
     Attention {

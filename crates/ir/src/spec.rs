@@ -111,11 +111,11 @@ impl Check<'_> {
     }
 
     pub fn position(&self, i: usize) -> Result<(), String> {
-        self.dtype(i, DType::F32)?;
+        self.dtype(i, DType::U32)?;
         if self.ins[i].numel() == Some(1) {
             Ok(())
         } else {
-            Err(format!("input {i} must be a position f32[1]"))
+            Err(format!("input {i} must be a position u32[1]"))
         }
     }
 
@@ -247,7 +247,7 @@ pub(crate) static SYMBOL: OpSpec = OpSpec {
         if !c.env.has_symbol(*sym) {
             return Err(format!("unknown symbol {sym}"));
         }
-        Ok(Some(TensorType::f32([1u64])))
+        Ok(Some(TensorType::new(DType::U32, [1u64])))
     },
     attrs: |op, f, sym_name| match op {
         Op::Symbol { sym } => write!(f, "{{{}}}", sym_name(*sym)),
@@ -454,13 +454,13 @@ pub(crate) static ROPE: OpSpec = OpSpec {
             unreachable!()
         };
         c.dtype(0, DType::F32)?;
-        c.dtype(1, DType::F32)?;
-        let (x, p) = (c.dims(0)?, c.dims(1)?);
-        let one = p == [1];
-        let per_token = p.len() == 1 && x.len() >= 2 && x[0] == p[0];
-        if !one && !per_token {
+        // One position for every row of x [rows, dim]; the first of a chunk [T, rows, dim],
+        // whose token t sits at pos + t (as for cache_append and attention).
+        c.position(1)?;
+        if c.ins[0].rank() > 3 {
             return Err(format!(
-                "rope positions must be f32[1] or f32[T] with x [T, ..], got {p:?} for x {x:?}"
+                "rope needs x [rows, dim] or [T, rows, dim], got {:?}",
+                c.ins[0].dims
             ));
         }
         let last = c.ins[0].last().ok_or("rope needs a static last axis")?;

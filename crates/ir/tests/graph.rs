@@ -51,7 +51,7 @@ graph tiny {
   %2: f32[32] = rms_norm{eps=1e-5} %0, %1
   %3: f32[4, 32] = dequant @0
   %4: f32[4] = matvec %3, %2
-  %5: f32[1] = symbol{pos}
+  %5: u32[1] = symbol{pos}
   %6: f32[1, 4] = reshape{[1, 4]} %4
   %7: f32[1, 4] = rope{rot=2, theta=10000.0} %6, %5  ; rotated
   output y = %7
@@ -233,18 +233,6 @@ fn token_chunk_ops_infer_shapes_over_t_tokens() {
     assert_eq!(ty(&g, ye), [3, 6], "per-token weights");
 
     let p = g.push1(Op::Symbol { sym: pos }, &[]).unwrap();
-    let iota = g
-        .push(
-            Op::Const {
-                values: vec![0.0, 1.0, 2.0],
-            },
-            &[],
-            Some(TensorType::f32([3u64])),
-        )
-        .unwrap()[0];
-    let ps = g
-        .push1(Op::Binary { op: BinaryOp::Add }, &[iota, p])
-        .unwrap();
     let q = g
         .push1(
             Op::Reshape {
@@ -277,12 +265,30 @@ fn token_chunk_ops_infer_shapes_over_t_tokens() {
         rot_dims: 4,
         theta: 10000.0,
     };
-    let qr = g.push1(rope.clone(), &[q, ps]).unwrap();
-    assert_eq!(ty(&g, qr), [3, 2, 4], "one position per token");
+    let qr = g.push1(rope.clone(), &[q, p]).unwrap();
+    assert_eq!(ty(&g, qr), [3, 2, 4], "token t at pos + t");
     let cols = g.push1(Op::Transpose, &[y]).unwrap();
     assert_eq!(ty(&g, cols), [6, 3]);
-    let bad = g.push1(rope, &[cols, ps]).unwrap_err();
-    assert!(bad.to_string().contains("positions"), "{bad}");
+    // Positions are integers: an f32 position is refused, as is a rank above a chunk's.
+    let float_pos = g
+        .push(
+            Op::Const { values: vec![0.0] },
+            &[],
+            Some(TensorType::f32([1u64])),
+        )
+        .unwrap()[0];
+    let bad = g.push1(rope.clone(), &[q, float_pos]).unwrap_err();
+    assert!(bad.to_string().contains("u32"), "{bad}");
+    let q4 = g
+        .push1(
+            Op::Reshape {
+                dims: vec![1, 3, 2, 4],
+            },
+            &[q],
+        )
+        .unwrap();
+    let bad = g.push1(rope, &[q4, p]).unwrap_err();
+    assert!(bad.to_string().contains("[T, rows, dim]"), "{bad}");
     g.push(Op::CacheAppend { state: kc }, &[qr, p], None)
         .unwrap();
     g.push(Op::CacheAppend { state: vc }, &[q, p], None)

@@ -714,10 +714,9 @@ impl Builder<'_> {
         let v_next = self.linear(&format!("{qkv}.val_proj2"), vh, h, x)?;
 
         self.g.set_scope(Some(&format!("l{n}.cca")));
-        // The chunk's first position, and one position per token for RoPE.
+        // The chunk's first position: RoPE, the cache writes and attention put token t at
+        // pos + t.
         let pos = self.g.push1(Op::Symbol { sym: self.pos }, &[])?;
-        let iota = self.iota(t)?;
-        let positions = self.bin(BinaryOp::Add, iota, pos)?;
         let p = self.concat(1, &[q0, k0])?; // [T, C]
         let conv = self.chunk_cca_conv(n, &qkv, p, conv_state, t)?; // [T, C]
         let conv_q = self.slice(conv, 1, 0, nq * hd)?;
@@ -756,9 +755,9 @@ impl Builder<'_> {
             rot_dims: c.rot_dims() as u32,
             theta: c.rope_theta,
         };
-        let q = self.g.push1(rope.clone(), &[q, positions])?;
+        let q = self.g.push1(rope.clone(), &[q, pos])?;
         let q = self.name(q, format!("l{n}.q_rope"));
-        let k = self.g.push1(rope, &[k, positions])?;
+        let k = self.g.push1(rope, &[k, pos])?;
         let k = self.name(k, format!("l{n}.k_rope"));
 
         // Value: the delayed half of token i is val_proj2 of token i-1; the chunk's first

@@ -115,7 +115,7 @@ fn bad_text_is_refused_with_line_and_column() {
 #[test]
 fn hand_written_text_with_named_values_parses() {
     let g = parse(
-        "; a comment line\ngraph hand {\n  symbol pos\n  weight @0 = affine4g32f16[8, 32] \"w\"\n  input %x: f32[32]  ; x\n  kernel k7 matvec {\n    %w: f32[8, 32] = dequant @0  #l0.mlp\n    %y: f32[8] = matvec %w, %x  #l0.mlp  ; y\n  }\n  %one: f32[8] = const{1.0}\n  %p: f32[1] = symbol{pos}\n  %z: f32[8] = mul %y, %one\n  output z = %z\n}\n",
+        "; a comment line\ngraph hand {\n  symbol pos\n  weight @0 = affine4g32f16[8, 32] \"w\"\n  input %x: f32[32]  ; x\n  kernel k7 matvec {\n    %w: f32[8, 32] = dequant @0  #l0.mlp\n    %y: f32[8] = matvec %w, %x  #l0.mlp  ; y\n  }\n  %one: f32[8] = const{1.0}\n  %p: u32[1] = symbol{pos}\n  %z: f32[8] = mul %y, %one\n  output z = %z\n}\n",
     )
     .unwrap();
     assert_eq!(g.insts.len(), 5);

@@ -29,7 +29,7 @@ pub enum GpuError {
     #[error("value %{value} has type {dtype}; the wgpu backend keeps only f32 and u32 values")]
     UnsupportedType { value: usize, dtype: DType },
     #[error(
-        "state \"{name}\" is {dtype}; the wgpu backend keeps its states (the KV cache included) in f32 (use --kv-dtype f32)"
+        "state \"{name}\" is {dtype}; the wgpu backend keeps KV caches in f32 or f16 (--kv-dtype) and other states in f32"
     )]
     UnsupportedState { name: String, dtype: DType },
     #[error("symbol `{0}` has no binding (the wgpu backend binds `ctx` and `pos`)")]
@@ -62,8 +62,8 @@ pub enum GpuError {
     InputOutOfRange { index: usize, id: u32, bound: u64 },
     #[error("the context is full: position {pos} does not fit a session of capacity {ctx}")]
     ContextFull { pos: usize, ctx: usize },
-    #[error("a session needs a capacity of at least 1 token")]
-    ZeroCapacity,
+    #[error("a session's capacity must be 1 to 4294967295 tokens (positions are u32), got {0}")]
+    Capacity(usize),
     #[error("no {what} named `{name}`")]
     UnknownName { what: &'static str, name: String },
     #[error("generated WGSL for kernel `{kernel}` is invalid: {message}")]

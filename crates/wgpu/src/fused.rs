@@ -144,7 +144,7 @@ enum Loc {
     Buf { name: String, off: u64 },
     /// One f32 constant (its bits).
     Lit(u32),
-    /// A symbol from the step buffer (u32), as f32.
+    /// A symbol: word k of the step buffer (a u32).
     Sym { step: String, k: u32 },
     /// A weight read in its stored format by accessor `prefix`; `base` is the first global
     /// row (a WGSL expression: `0u`, or the expert index times the rows per index).
@@ -162,7 +162,7 @@ impl Loc {
         match self {
             Loc::Buf { .. } => format!("bitcast<f32>({})", self.word(idx)),
             Loc::Lit(bits) => format!("bitcast<f32>({bits:#x}u)"),
-            Loc::Sym { step, k } => format!("f32({step}[{k}u])"),
+            Loc::Sym { .. } => format!("bitcast<f32>({})", self.word(idx)),
             Loc::Weight { prefix, cols, base } => {
                 format!("{prefix}_elem({base} + ({idx}) / {cols}u, ({idx}) % {cols}u)")
             }
@@ -174,6 +174,8 @@ impl Loc {
         match self {
             Loc::Buf { name, off: 0 } => format!("{name}[{idx}]"),
             Loc::Buf { name, off } => format!("{name}[{off}u + ({idx})]"),
+            // A symbol is a u32[1]: its one word, whatever the index.
+            Loc::Sym { step, k } => format!("{step}[{k}u]"),
             _ => format!("bitcast<u32>({})", self.f(idx)),
         }
     }
@@ -1387,7 +1389,13 @@ impl Gen<'_, '_> {
                         table.join(", ")
                     );
                     let src = self.input(x)?;
-                    let pos = self.input(inst.inputs[1])?.f("0u");
+                    // Token t of a chunk [T, rows, n] at pos + t, else every row at pos.
+                    let xd = self.dims(x);
+                    let per_token = self.numel(x) / if xd.len() == 3 { xd[0].max(1) } else { 1 };
+                    let pos = format!(
+                        "f32({} + e / {per_token}u)",
+                        self.input(inst.inputs[1])?.word("0u")
+                    );
                     let dst = self.out_loc(v, &scratch, &mut next);
                     let keep = dst.store("e", &src.word("e"))?;
                     let rot = dst.store(
@@ -1523,16 +1531,28 @@ impl Gen<'_, '_> {
                     let (x, p) = (inst.inputs[0], inst.inputs[1]);
                     let xd = self.dims(x);
                     let dim = xd[1];
-                    let (src, pos) = (self.input(x)?, self.input(p)?.f("0u"));
+                    let (src, pos) = (self.input(x)?, self.input(p)?.word("0u"));
+                    // e counts the cache's words: an f16 cache packs two floats in each.
+                    let f16 = g.states[state.index()].ty.dtype == DType::F16;
+                    let (d, value) = if f16 {
+                        if !dim.is_multiple_of(2) {
+                            return None;
+                        }
+                        let pair =
+                            format!("vec2<f32>({}, {})", src.f("2u * e"), src.f("2u * e + 1u"));
+                        (dim / 2, format!("pack2x16float({pair})"))
+                    } else {
+                        (dim, src.word("e"))
+                    };
                     let name = self.b.bind(Res::State(state.index()), true);
                     let st = Loc::Buf { name, off: 0 }.store(
-                        &format!("(e / {dim}u) * p(0u) * {dim}u + ps * {dim}u + e % {dim}u"),
-                        &src.word("e"),
+                        &format!("(e / {d}u) * p(0u) * {d}u + ps * {d}u + e % {d}u"),
+                        &value,
                     )?;
                     par(
-                        self.numel(x),
+                        self.numel(x) / (dim / d),
                         &format!(
-                            "        let ps = u32(max({pos}, 0.0));\n        if (ps < p(0u)) {{\n            {st}\n        }}\n"
+                            "        let ps = {pos};\n        if (ps < p(0u)) {{\n            {st}\n        }}\n"
                         ),
                     )
                 }
@@ -1546,15 +1566,18 @@ impl Gen<'_, '_> {
                     let (nq, hd) = (qd[0], qd[1]);
                     let nkv = g.states[k_cache.index()].ty.dims[0].as_const()?;
                     let (q, pos) = (self.input(inst.inputs[0])?, self.input(inst.inputs[1])?);
+                    let cache_dtype = g.states[k_cache.index()].ty.dtype;
                     let kc = self.b.bind(Res::State(k_cache.index()), false);
                     let vc = self.b.bind(Res::State(v_cache.index()), false);
                     let dst = self.out_loc(v, &scratch, &mut next);
                     attention_words = attention_words.max(nq);
                     let _ = write!(
                         self.helpers,
-                        "fn q_at{k}(i: u32) -> f32 {{\n    return {};\n}}\nfn pos_at{k}() -> f32 {{\n    return {};\n}}\nfn kc_at{k}(i: u32) -> f32 {{\n    return bitcast<f32>({kc}[i]);\n}}\nfn vc_at{k}(i: u32) -> f32 {{\n    return bitcast<f32>({vc}[i]);\n}}\nfn sc_get{k}(i: u32) -> f32 {{\n    return bitcast<f32>({scratch}[ATTENTION_BASE + i]);\n}}\nfn sc_set{k}(i: u32, v: f32) {{\n    {scratch}[ATTENTION_BASE + i] = bitcast<u32>(v);\n}}\nfn out_set{k}(i: u32, w: u32) {{\n    {}\n}}\n{}\n",
+                        "fn q_at{k}(i: u32) -> f32 {{\n    return {};\n}}\nfn pos_at{k}() -> u32 {{\n    return {};\n}}\nfn kc_at{k}(i: u32) -> f32 {{\n    return {};\n}}\nfn vc_at{k}(i: u32) -> f32 {{\n    return {};\n}}\nfn sc_get{k}(i: u32) -> f32 {{\n    return bitcast<f32>({scratch}[ATTENTION_BASE + i]);\n}}\nfn sc_set{k}(i: u32, v: f32) {{\n    {scratch}[ATTENTION_BASE + i] = bitcast<u32>(v);\n}}\nfn out_set{k}(i: u32, w: u32) {{\n    {}\n}}\n{}\n",
                         q.f("i"),
-                        pos.f("0u"),
+                        pos.word("0u"),
+                        wgsl::float_load(cache_dtype, &kc, "i"),
+                        wgsl::float_load(cache_dtype, &vc, "i"),
                         dst.store("i", "w")?,
                         suffixed(wgsl::ATTENTION_HEAD, &ATTENTION_ACCESSORS, k)
                     );

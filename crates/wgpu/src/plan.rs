@@ -240,6 +240,19 @@ pub(crate) struct Lowering<'a> {
     constant: Vec<bool>,
 }
 
+/// Elements of a state in a session of `ctx` tokens.
+pub(crate) fn state_elements(state: &zaya_ir::State, ctx: u64) -> u64 {
+    state
+        .ty
+        .dims
+        .iter()
+        .map(|d| match d {
+            Dim::Const(n) => *n,
+            Dim::Sym(_) => ctx,
+        })
+        .product()
+}
+
 fn unsupported(i: usize, op: &Op, reason: impl Into<String>) -> GpuError {
     GpuError::Unsupported {
         inst: i,
@@ -260,7 +273,13 @@ impl<'a> Lowering<'a> {
             }
             dims.push(v.ty.const_dims().map(|d| d.to_vec()).unwrap_or_default());
         }
-        if let Some(s) = g.states.iter().find(|s| s.ty.dtype != DType::F32) {
+        // f16 states are KV caches (the IR allows f16 nowhere else); the cache ops read and
+        // write them as pairs, and a state copy of one is refused below.
+        if let Some(s) = g
+            .states
+            .iter()
+            .find(|s| !matches!(s.ty.dtype, DType::F32 | DType::F16))
+        {
             return Err(GpuError::UnsupportedState {
                 name: s.name.clone(),
                 dtype: s.ty.dtype,
@@ -283,14 +302,8 @@ impl<'a> Lowering<'a> {
             .states
             .iter()
             .map(|s| {
-                s.ty.dims
-                    .iter()
-                    .map(|d| match d {
-                        Dim::Const(n) => *n,
-                        Dim::Sym(_) => input.ctx,
-                    })
-                    .product::<u64>()
-                    .max(1)
+                let per_word = if s.ty.dtype == DType::F16 { 2 } else { 1 };
+                state_elements(s, input.ctx).div_ceil(per_word).max(1)
             })
             .collect();
         let mut users = vec![vec![]; g.values.len()];
@@ -322,7 +335,7 @@ impl<'a> Lowering<'a> {
             Op::Conv { .. } | Op::Transpose => true,
             Op::MatVec => rank(1) != 1,
             Op::CacheAppend { .. } | Op::Attention { .. } => rank(0) != 2,
-            Op::Rope { .. } => self.dims[inst.inputs[1].index()] != [1],
+            Op::Rope { .. } => rank(0) == 3,
             Op::Dequant { .. } => rank(0) > 1,
             _ => false,
         }
@@ -431,8 +444,13 @@ impl<'a> Lowering<'a> {
                 return Ok(());
             }
             Op::Symbol { sym } => {
-                let src = (Res::Step, vec![1], sym.0);
-                vec![self.elementwise(i, Elementwise::ToF32, &[src], out_res, &out_dims)?]
+                // The step buffer holds the symbols' u32 values in order.
+                let at = u64::from(sym.0);
+                vec![copy(
+                    CopyIndex::None,
+                    &[1, 1, 1, at, 0, 0, 0, 0, 0],
+                    vec![Res::Step, res(out_res)],
+                )]
             }
             Op::Dequant { weight } => {
                 self.dequant(i, weight.index(), ins.first().copied(), out_res)?
@@ -501,12 +519,12 @@ impl<'a> Lowering<'a> {
                 let x = self.dims_of(ins[0]);
                 let n = *x.last().unwrap_or(&1);
                 let count = x.iter().product::<u64>();
-                // One position per token of a chunk (pos f32[T]), else one for all rows.
-                let positions = self.dims_of(ins[1]).iter().product::<u64>().max(1);
+                // Token t of a chunk [T, rows, n] at pos + t, else every row at pos.
+                let tokens = if x.len() == 3 { x[0] } else { 1 };
                 let mut params = [0u32; PARAM_WORDS];
                 set(
                     &mut params,
-                    &[count, n, *rot_dims as u64, count / positions],
+                    &[count, n, *rot_dims as u64, count / tokens.max(1)],
                 );
                 vec![Dispatch {
                     shader: Shader::Rope,
@@ -609,6 +627,11 @@ impl<'a> Lowering<'a> {
                     ],
                 }]
             }
+            Op::StateRead { state } | Op::StateWrite { state }
+                if g.states[state.index()].ty.dtype != DType::F32 =>
+            {
+                return Err(unsupported(i, op, "a state copy of an f16 state"));
+            }
             Op::StateRead { state } => {
                 let n = self.plan.state_words[state.index()];
                 vec![plain_copy(Res::State(state.index()), out_res, n)]
@@ -623,33 +646,38 @@ impl<'a> Lowering<'a> {
             }
             Op::CacheAppend { state } => {
                 // x [heads, dim] at row pos, or a chunk [T, heads, dim] at rows pos..pos + T
-                // (the token axis outermost; word 11 adds it to the position).
+                // (the token axis outermost; word 11 adds it to the position). Indices count
+                // the cache's words: a row of an f16 cache is dim / 2 pairs.
                 let x = self.dims_of(ins[0]);
                 let n = x.len();
                 let (heads, dim) = (x[n - 2], x[n - 1]);
                 let tokens: u64 = x[..n - 2].iter().product();
+                let f16 = g.states[state.index()].ty.dtype == DType::F16;
+                if f16 && !dim.is_multiple_of(2) {
+                    return Err(unsupported(i, op, format!("an f16 cache of odd row {dim}")));
+                }
+                let d = if f16 { dim / 2 } else { dim };
                 let ctx = self.input.ctx;
                 let p = if n == 2 {
-                    [heads * dim, 1, dim, 0, dim, 0, 0, ctx * dim, 0, ctx, dim, 0]
+                    [heads * d, 1, d, 0, d, 0, 0, ctx * d, 0, ctx, d, 0]
                 } else {
-                    let t = tokens * heads * dim;
                     [
-                        t,
+                        tokens * heads * d,
                         heads,
-                        dim,
+                        d,
                         0,
-                        heads * dim,
-                        dim,
+                        heads * d,
+                        d,
                         0,
-                        dim,
-                        ctx * dim,
+                        d,
+                        ctx * d,
                         ctx,
-                        dim,
+                        d,
                         1,
                     ]
                 };
                 vec![copy(
-                    CopyIndex::Position,
+                    CopyIndex::Position { f16 },
                     &p,
                     vec![
                         self.buf(i, ins[0])?,
@@ -688,8 +716,9 @@ impl<'a> Lowering<'a> {
                 let mut params = [0u32; PARAM_WORDS];
                 set(&mut params, &[nq, nkv, hd, ctx, 0, chunk, nch, tokens]);
                 params[4] = scale.to_bits();
+                let f16 = g.states[k_cache.index()].ty.dtype == DType::F16;
                 let split = Dispatch {
-                    shader: Shader::AttentionSplit,
+                    shader: Shader::AttentionSplit { f16 },
                     params,
                     workgroups: (tokens * nkv * nch) as u32,
                     bindings: vec![

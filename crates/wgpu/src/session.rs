@@ -172,8 +172,8 @@ fn grid(n: u32, max: u32) -> Result<(u32, u32)> {
 
 impl GpuSession {
     pub(crate) fn new(program: Arc<GpuProgram>, capacity: usize) -> Result<GpuSession> {
-        if capacity == 0 {
-            return Err(GpuError::ZeroCapacity);
+        if capacity == 0 || capacity > zaya_ir::exec::MAX_CAPACITY {
+            return Err(GpuError::Capacity(capacity));
         }
         let plan = program.plan(capacity as u64)?;
         let ctx = Arc::clone(&program.ctx);
@@ -634,6 +634,12 @@ impl GpuSession {
             })?;
         let buf = &self.states[i];
         let bytes = self.copy_out(buf, buf.size())?;
+        if g.states[i].ty.dtype == DType::F16 {
+            // An f16 cache, widened (a padding half of an odd count is dropped).
+            let n = crate::plan::state_elements(&g.states[i], self.capacity as u64) as usize;
+            let halves: &[half::f16] = bytemuck::cast_slice(&bytes);
+            return Ok(halves[..n].iter().map(|h| h.to_f32()).collect());
+        }
         Ok(bytemuck::cast_slice(&bytes).to_vec())
     }
 

@@ -65,7 +65,7 @@ pub enum Elementwise {
     Binary(BinaryOp),
     /// `cond != 0 ? a : b`.
     Select,
-    /// u32 -> f32 (also the `symbol` op, reading the step buffer).
+    /// u32 -> f32.
     ToF32,
     /// f32 -> u32, truncating toward zero and saturating at 0 like the CPU.
     ToU32,
@@ -126,8 +126,12 @@ pub enum CopyIndex {
     None,
     /// `idx[k]` (u32) selects the source position along the middle axis.
     Gather,
-    /// `idx[0]` (an f32 position) selects the destination row (KV-cache append).
-    Position,
+    /// `idx[0]` (a u32 position) selects the destination row (KV-cache append). `f16`: the
+    /// cache holds f16 pairs, one per word, and every index counts pairs (each element packs
+    /// two source floats).
+    Position {
+        f16: bool,
+    },
 }
 
 /// Row kernels (one workgroup per row of the last axis).
@@ -183,8 +187,11 @@ pub enum Shader {
     },
     Rope,
     ConvStep,
-    /// Split-K decode attention, pass 1: per-(head, chunk) partial max, sum and output.
-    AttentionSplit,
+    /// Split-K decode attention, pass 1: per-(head, chunk) partial max, sum and output;
+    /// `f16`: the caches hold f16 pairs (`--kv-dtype f16`).
+    AttentionSplit {
+        f16: bool,
+    },
     /// Split-K decode attention, pass 2: the chunks' partials merged per output element.
     AttentionCombine,
 }
@@ -279,7 +286,8 @@ impl Shader {
             },
             Shader::Copy(CopyIndex::None) => "copy".into(),
             Shader::Copy(CopyIndex::Gather) => "gather".into(),
-            Shader::Copy(CopyIndex::Position) => "cache_append".into(),
+            Shader::Copy(CopyIndex::Position { f16: false }) => "cache_append".into(),
+            Shader::Copy(CopyIndex::Position { f16: true }) => "cache_append_f16".into(),
             Shader::Reduce(op) => format!("reduce_{op:?}").to_lowercase(),
             Shader::Row(op) => format!("{op:?}").to_lowercase(),
             Shader::MatVec { format, indexed } => {
@@ -309,7 +317,8 @@ impl Shader {
             }
             Shader::Rope => "rope".into(),
             Shader::ConvStep => "conv_step".into(),
-            Shader::AttentionSplit => "attention_split".into(),
+            Shader::AttentionSplit { f16: false } => "attention_split".into(),
+            Shader::AttentionSplit { f16: true } => "attention_split_f16".into(),
             Shader::AttentionCombine => "attention_combine".into(),
         }
     }
@@ -345,7 +354,7 @@ impl Shader {
             }
             Shader::Rope => vec![read("src"), read("pos"), read("inv_freq"), write("dst")],
             Shader::ConvStep => vec![read("window"), read("weight"), read("bias"), write("dst")],
-            Shader::AttentionSplit => vec![
+            Shader::AttentionSplit { .. } => vec![
                 read("q"),
                 read("pos"),
                 read("k_cache"),
@@ -383,11 +392,24 @@ impl Shader {
                     CopyIndex::Gather => {
                         "    let ix = idx[k];\n    if (ix >= p(9u)) {\n        return;\n    }\n    src = p(3u) + o * p(4u) + ix * p(5u) + i;"
                     }
-                    CopyIndex::Position => {
-                        "    let ps = u32(max(bitcast<f32>(idx[0]), 0.0));\n    if (ps + o * p(11u) >= p(9u)) {\n        return;\n    }\n    dst = dst + ps * p(10u);"
+                    CopyIndex::Position { .. } => {
+                        "    let ps = idx[0];\n    if (ps + o * p(11u) >= p(9u)) {\n        return;\n    }\n    dst = dst + ps * p(10u);"
                     }
                 };
-                fill(COPY, &[("BINDINGS", &bindings), ("INDEX", snippet)])
+                let store = match index {
+                    CopyIndex::Position { f16: true } => {
+                        "    let pair = vec2<f32>(bitcast<f32>(src_buf[2u * src]), bitcast<f32>(src_buf[2u * src + 1u]));\n    dst_buf[dst] = pack2x16float(pair);"
+                    }
+                    _ => "    dst_buf[dst] = src_buf[src];",
+                };
+                fill(
+                    COPY,
+                    &[
+                        ("BINDINGS", &bindings),
+                        ("INDEX", snippet),
+                        ("STORE", store),
+                    ],
+                )
             }
             Shader::Reduce(op) => {
                 let (init, combine, finish) = match op {
@@ -442,11 +464,22 @@ impl Shader {
             ),
             Shader::Rope => fill(ROPE, &[("BINDINGS", &bindings)]),
             Shader::ConvStep => fill(CONV_STEP, &[("BINDINGS", &bindings)]),
-            Shader::AttentionSplit => format!(
-                "{}\n{}",
-                reduce_wg(ATTENTION_SPLIT_WG),
-                fill(ATTENTION_SPLIT, &[("BINDINGS", &bindings)])
-            ),
+            Shader::AttentionSplit { f16 } => {
+                let dtype = if *f16 { DType::F16 } else { DType::F32 };
+                let cache_at = format!(
+                    "fn k_at(i: u32) -> f32 {{\n    return {};\n}}\n\nfn v_at(i: u32) -> f32 {{\n    return {};\n}}",
+                    float_load(dtype, "k_cache", "i"),
+                    float_load(dtype, "v_cache", "i")
+                );
+                format!(
+                    "{}\n{}",
+                    reduce_wg(ATTENTION_SPLIT_WG),
+                    fill(
+                        ATTENTION_SPLIT,
+                        &[("BINDINGS", &bindings), ("CACHE_AT", &cache_at)]
+                    )
+                )
+            }
             Shader::AttentionCombine => fill(ATTENTION_COMBINE, &[("BINDINGS", &bindings)]),
         };
         format!("{COMMON}\n{body}")
@@ -633,13 +666,22 @@ pub fn all_variants(formats: &[WeightFormat]) -> Vec<Shader> {
     v.extend(
         [Elementwise::Select, Elementwise::ToF32, Elementwise::ToU32].map(Shader::Elementwise),
     );
-    v.extend([CopyIndex::None, CopyIndex::Gather, CopyIndex::Position].map(Shader::Copy));
+    v.extend(
+        [
+            CopyIndex::None,
+            CopyIndex::Gather,
+            CopyIndex::Position { f16: false },
+            CopyIndex::Position { f16: true },
+        ]
+        .map(Shader::Copy),
+    );
     v.extend([ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max].map(Shader::Reduce));
     v.extend([RowOp::Softmax, RowOp::RmsNorm, RowOp::Argmax].map(Shader::Row));
     v.extend([
         Shader::Rope,
         Shader::ConvStep,
-        Shader::AttentionSplit,
+        Shader::AttentionSplit { f16: false },
+        Shader::AttentionSplit { f16: true },
         Shader::AttentionCombine,
     ]);
     for &format in formats.iter().chain(&[F32_FORMAT]) {

@@ -12,10 +12,15 @@ use safetensors::{Dtype, SafeTensors};
 use std::sync::Arc;
 use std::time::Instant;
 use zaya_model::graph::{GraphOptions, LOGITS, build_decode_graph_with, router_output};
-use zaya_model::{Bundle, SkipMode};
+use zaya_model::{Bundle, KvDtype, SkipMode};
 use zaya_wgpu::{GpuProgram, Input, Tensor, bind_bundle};
 
 const LOGIT_TOL: f32 = 1e-3;
+/// An f16 KV cache against the f32 goldens (as on the CPU, `tests/conformance_cpu.rs`).
+const LOGIT_TOL_KV_F16: f32 = 2e-2;
+/// The GPU against the CPU, both with f16 caches: a key the two compute 1e-7 apart can round
+/// to neighbouring f16 values (as batched against sequential prefill, `tests/prefill_cpu.rs`).
+const CPU_TOL_KV_F16: f32 = 5e-3;
 
 struct Golden(Vec<u8>);
 
@@ -47,7 +52,15 @@ impl Golden {
 }
 
 fn check(fixture: &str, format: &str, skip: SkipMode, strategy: &str) {
+    check_with(fixture, format, skip, strategy, KvDtype::F32)
+}
+
+fn check_with(fixture: &str, format: &str, skip: SkipMode, strategy: &str, kv_cache: KvDtype) {
     let Some(ctx) = device() else { return };
+    let (golden_tol, cpu_tol) = match kv_cache {
+        KvDtype::F32 => (LOGIT_TOL, LOGIT_TOL),
+        KvDtype::F16 => (LOGIT_TOL_KV_F16, CPU_TOL_KV_F16),
+    };
     let started = Instant::now();
     let dir = fixtures().join(fixture);
     let bundle = Bundle::open(&dir.join(format!("bundle_{format}"))).unwrap();
@@ -56,15 +69,8 @@ fn check(fixture: &str, format: &str, skip: SkipMode, strategy: &str) {
         SkipMode::Passthrough => "golden_mod_passthrough.safetensors",
     };
     let golden = Golden(std::fs::read(dir.join(format!("golden_{format}")).join(file)).unwrap());
-    let graph = build_decode_graph_with(
-        &bundle.config,
-        &bundle,
-        GraphOptions {
-            skip,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let graph =
+        build_decode_graph_with(&bundle.config, &bundle, GraphOptions { skip, kv_cache }).unwrap();
     let (graph, _) = zaya_opt::Strategy::parse(strategy, &zaya_model::graph::scope_fusions())
         .unwrap()
         .apply(&graph)
@@ -106,18 +112,19 @@ fn check(fixture: &str, format: &str, skip: SkipMode, strategy: &str) {
         let mut cpu = cpu_program.session(64).unwrap();
         dispatches = gpu.dispatches_per_step();
         for (t, &token) in tokens.iter().enumerate() {
-            let what = format!("{fixture} {format}/{skip} {strategy} seq{s} token {t}");
+            let what =
+                format!("{fixture} {format}/{skip} {strategy} kv {kv_cache} seq{s} token {t}");
             let out = gpu.step_inputs(&[Input::U32(&[token])], &read).unwrap();
             let logits = out[0].as_f32().unwrap();
             let cpu_logits = cpu.decode(token).unwrap();
             worst_golden = worst_golden.max(max_diff(logits, want[t]));
             worst_cpu = worst_cpu.max(max_diff(logits, cpu_logits));
             assert!(
-                worst_golden <= LOGIT_TOL,
+                worst_golden <= golden_tol,
                 "{what}: logits off the golden by {worst_golden}"
             );
             assert!(
-                worst_cpu <= LOGIT_TOL,
+                worst_cpu <= cpu_tol,
                 "{what}: logits off the CPU by {worst_cpu}"
             );
             assert_eq!(argmax(logits), argmax(want[t]), "{what}: argmax");
@@ -140,7 +147,7 @@ fn check(fixture: &str, format: &str, skip: SkipMode, strategy: &str) {
         }
     }
     eprintln!(
-        "{fixture} {format}/{skip} {strategy}: {steps} steps, {dispatches} dispatches/step, worst diff {worst_golden:.2e} vs golden, {worst_cpu:.2e} vs CPU, {:.2}s",
+        "{fixture} {format}/{skip} {strategy} kv {kv_cache}: {steps} steps, {dispatches} dispatches/step, worst diff {worst_golden:.2e} vs golden, {worst_cpu:.2e} vs CPU, {:.2}s",
         started.elapsed().as_secs_f64()
     );
 }
@@ -189,19 +196,27 @@ conformance! {
 /// a fixed pseudo-random sequence, GPU logits and router choices against the CPU
 /// interpreter at every step (no goldens this long).
 fn long_context(fixture: &str, format: &str, skip: SkipMode, strategy: &str, steps: usize) {
+    long_context_with(fixture, format, skip, strategy, steps, KvDtype::F32)
+}
+
+fn long_context_with(
+    fixture: &str,
+    format: &str,
+    skip: SkipMode,
+    strategy: &str,
+    steps: usize,
+    kv_cache: KvDtype,
+) {
     let Some(ctx) = device() else { return };
     assert!(steps as u64 > 4 * zaya_wgpu::wgsl::ATTENTION_CHUNK);
+    let tol = match kv_cache {
+        KvDtype::F32 => LOGIT_TOL,
+        KvDtype::F16 => CPU_TOL_KV_F16,
+    };
     let dir = fixtures().join(fixture);
     let bundle = Bundle::open(&dir.join(format!("bundle_{format}"))).unwrap();
-    let graph = build_decode_graph_with(
-        &bundle.config,
-        &bundle,
-        GraphOptions {
-            skip,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let graph =
+        build_decode_graph_with(&bundle.config, &bundle, GraphOptions { skip, kv_cache }).unwrap();
     let (graph, _) = zaya_opt::Strategy::parse(strategy, &zaya_model::graph::scope_fusions())
         .unwrap()
         .apply(&graph)
@@ -224,12 +239,12 @@ fn long_context(fixture: &str, format: &str, skip: SkipMode, strategy: &str, ste
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
         let token = ((state >> 33) % v) as u32;
-        let what = format!("{fixture} {format}/{skip} {strategy} token {t}");
+        let what = format!("{fixture} {format}/{skip} {strategy} kv {kv_cache} token {t}");
         let out = gpu.step_inputs(&[Input::U32(&[token])], &read).unwrap();
         let logits = out[0].as_f32().unwrap();
         let cpu_logits = cpu.decode(token).unwrap();
         worst = worst.max(max_diff(logits, cpu_logits));
-        assert!(worst <= LOGIT_TOL, "{what}: logits off the CPU by {worst}");
+        assert!(worst <= tol, "{what}: logits off the CPU by {worst}");
         for (k, choice) in out[1..].iter().enumerate() {
             let Tensor::U32(c) = choice else {
                 panic!("router choice is not u32")
@@ -241,7 +256,9 @@ fn long_context(fixture: &str, format: &str, skip: SkipMode, strategy: &str, ste
             );
         }
     }
-    eprintln!("{fixture} {format}/{skip} {strategy}: {steps} tokens, worst {worst:.2e} vs CPU");
+    eprintln!(
+        "{fixture} {format}/{skip} {strategy} kv {kv_cache}: {steps} tokens, worst {worst:.2e} vs CPU"
+    );
 }
 
 #[test]
@@ -254,4 +271,40 @@ fn long_context_all_equals_the_cpu() {
 fn long_context_none_equals_the_cpu() {
     long_context("zaya-tiny-b", "mxfp4", SkipMode::Zero, "none", 300);
     long_context("zaya-tiny-a", "affine", SkipMode::Passthrough, "cca", 300);
+}
+
+/// An f16 KV cache (`--kv-dtype f16`): the goldens within the f16 tolerance and the CPU
+/// interpreter with the same cache within the f32 one, through the region kernels (`all`)
+/// and the primitive ones (`none`), at short and long context.
+#[test]
+fn kv_f16_matches_the_goldens_and_the_cpu() {
+    check_with("zaya-tiny-a", "affine", SkipMode::Zero, "all", KvDtype::F16);
+    check_with(
+        "zaya-tiny-b",
+        "mxfp4",
+        SkipMode::Passthrough,
+        "none",
+        KvDtype::F16,
+    );
+    check_with("zaya-tiny-c", "affine", SkipMode::Zero, "cca", KvDtype::F16);
+}
+
+#[test]
+fn long_context_kv_f16_equals_the_cpu() {
+    long_context_with(
+        "zaya-tiny-a",
+        "mxfp4",
+        SkipMode::Zero,
+        "all",
+        300,
+        KvDtype::F16,
+    );
+    long_context_with(
+        "zaya-tiny-b",
+        "affine",
+        SkipMode::Passthrough,
+        "none",
+        300,
+        KvDtype::F16,
+    );
 }

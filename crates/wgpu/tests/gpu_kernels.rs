@@ -522,7 +522,7 @@ fn bad_tokens_and_a_full_context_are_errors_before_dispatch() {
         s.step_inputs(&[Input::F32(&[1.0])], &[]),
         Err(GpuError::BadInput { .. })
     ));
-    assert!(matches!(program.session(0), Err(GpuError::ZeroCapacity)));
+    assert!(matches!(program.session(0), Err(GpuError::Capacity(0))));
 }
 
 /// The fused matvec template on one graph: a `matvec` group (RMSNorm prologue, two matvecs

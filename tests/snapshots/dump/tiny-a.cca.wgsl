@@ -872,7 +872,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
     {
     for (var e = lid; e < 1u; e = e + WG) {
-        b2[e] = bitcast<u32>(f32(b1[1u]));
+        b2[e] = b1[1u];
     }
     }
     storageBarrier();
@@ -1511,7 +1511,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             b6[e] = b0[972u + (e)];
         } else {
             let j = i % half;
-            let angle = reduce_angle(bitcast<f32>(b5[0u]) * bitcast<f32>(inv_freq33[j]));
+            let angle = reduce_angle(f32(b5[0u] + e / 128u) * bitcast<f32>(inv_freq33[j]));
             let c = cos(angle);
             let s = sin(angle);
             let lo = bitcast<f32>(b0[972u + (row * 32u + j)]);
@@ -1530,7 +1530,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             b0[1362u + (e)] = b0[1298u + (e)];
         } else {
             let j = i % half;
-            let angle = reduce_angle(bitcast<f32>(b5[0u]) * bitcast<f32>(inv_freq34[j]));
+            let angle = reduce_angle(f32(b5[0u] + e / 64u) * bitcast<f32>(inv_freq34[j]));
             let c = cos(angle);
             let s = sin(angle);
             let lo = bitcast<f32>(b0[1298u + (row * 32u + j)]);
@@ -1563,7 +1563,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     storageBarrier();
     {
     for (var e = lid; e < 64u; e = e + WG) {
-        let ps = u32(max(bitcast<f32>(b5[0u]), 0.0));
+        let ps = b5[0u];
         if (ps < p(0u)) {
             b10[(e / 32u) * p(0u) * 32u + ps * 32u + e % 32u] = b0[1362u + (e)];
         }
@@ -1572,7 +1572,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     storageBarrier();
     {
     for (var e = lid; e < 64u; e = e + WG) {
-        let ps = u32(max(bitcast<f32>(b5[0u]), 0.0));
+        let ps = b5[0u];
         if (ps < p(0u)) {
             b11[(e / 32u) * p(0u) * 32u + ps * 32u + e % 32u] = b0[1458u + (e)];
         }
@@ -1710,6 +1710,15 @@ fn wg_argmax(v: f32, i: u32, lid: u32) -> u32 {
 @group(0) @binding(5) var<storage, read_write> part: array<f32>;
 
 
+// k_at / v_at: element i of a cache, stored as f32 or as f16 pairs (--kv-dtype f16).
+fn k_at(i: u32) -> f32 {
+    return bitcast<f32>(k_cache[i]);
+}
+
+fn v_at(i: u32) -> f32 {
+    return bitcast<f32>(v_cache[i]);
+}
+
 const MAX_G: u32 = 8u;
 
 var<workgroup> sc: array<f32, 512>;
@@ -1734,7 +1743,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let kv = w / nch;
     let c = w % nch;
     let live = tok < p(7u);
-    let len = select(0u, min(u32(max(bitcast<f32>(pos[0]), 0.0)) + 1u + tok, ctx), live);
+    let len = select(0u, min(pos[0] + 1u + tok, ctx), live);
     let t0 = min(c * chunk, len);
     let t1 = min(t0 + chunk, len);
     let cbase = min(kv, nkv - 1u) * ctx * hd;
@@ -1751,7 +1760,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             if (t < t1) {
                 var d = 0.0;
                 for (var k = 0u; k < hd; k = k + 1u) {
-                    d = d + bitcast<f32>(q[qbase + g * hd + k]) * bitcast<f32>(k_cache[cbase + t * hd + k]);
+                    d = d + bitcast<f32>(q[qbase + g * hd + k]) * k_at(cbase + t * hd + k);
                 }
                 s = d * scale;
             }
@@ -1786,7 +1795,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                     acc[g * 4u + j] = acc[g * 4u + j] * f_sh[g];
                 }
                 for (var k = 0u; k < n; k = k + 1u) {
-                    let v = bitcast<f32>(v_cache[cbase + (tb + k) * hd + dim]);
+                    let v = v_at(cbase + (tb + k) * hd + dim);
                     for (var g = 0u; g < gq; g = g + 1u) {
                         acc[g * 4u + j] = acc[g * 4u + j] + sc[g * WG + k] * v;
                     }
@@ -1883,7 +1892,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let tok = e / (nq * hd);
     let h = tok * nq + (e / hd) % nq;
     let d = e % hd;
-    let len = min(u32(max(bitcast<f32>(pos[0]), 0.0)) + 1u + tok, ctx);
+    let len = min(pos[0] + 1u + tok, ctx);
     let live = min((len + chunk - 1u) / chunk, nch);
     let stride = hd + 2u;
     var mx = neg_inf();
@@ -2849,7 +2858,8 @@ fn reduce_angle(a: f32) -> f32 {
 // Params: 0 count, 1 mid, 2 inner, 3 src_base, 4 src_outer, 5 src_mid, 6 dst_base,
 // 7 dst_outer, 8 dst_mid, 9 index bound, 10 index stride.
 // The index snippet may rewrite `src` (gather: index array selects k) or `dst` (cache append:
-// an f32 position selects the row); an index out of bounds writes nothing.
+// a u32 position selects the row); an index out of bounds writes nothing. The store moves
+// one word, or (into an f16 cache, where every index counts pairs) packs two floats.
 
 @group(0) @binding(1) var<storage, read> src_buf: array<u32>;
 @group(0) @binding(2) var<storage, read> idx: array<u32>;

@@ -654,88 +654,6 @@ else if (wg < 28u) {
         }
     }
 }
-// ==== to_f32
-// Shared by every zaya-wgpu kernel (prepended by the generator).
-//
-// Shapes and offsets live in a per-dispatch uniform block instead of being baked into the
-// source, so one pipeline serves every instruction of the same kind: a ZAYA decode graph
-// then needs a few dozen pipelines, not one per instruction.
-
-struct Params {
-    w: array<vec4<u32>, 8>,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-
-// Parameter word `i` (0..32) of this dispatch.
-fn p(i: u32) -> u32 {
-    return params.w[i / 4u][i % 4u];
-}
-
-// Parameter word `i` read as an f32 (stored with `f32::to_bits`).
-fn pf(i: u32) -> f32 {
-    return bitcast<f32>(p(i));
-}
-
-// Linear workgroup index of a 2-D grid: the host splits more than 65535 workgroups over y.
-fn wg_linear(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return wid.x + wid.y * nwg.x;
-}
-
-// -inf and NaN without literals (WGSL has none).
-fn neg_inf() -> f32 {
-    return bitcast<f32>(0xff800000u);
-}
-
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-// RoPE angles are reduced modulo 2*pi in three parts (Cody-Waite, 9-bit leading parts so
-// k * part is exact for k < 2^15) before cos/sin, so large positions do not depend on the
-// driver's own range reduction (used by rope and region kernels).
-fn reduce_angle(a: f32) -> f32 {
-    let k = round(a * 0.15915493667125702);
-    return ((a - k * 6.28125) - k * 0.001934051513671875) - k * 1.2556658930407139e-06;
-}
-
-// Unary, binary, select, cast and symbol: one thread per output element, numpy broadcast.
-// Params: 0 element count; 2..6 output dims (rank padded to 4 with leading 1s);
-// 6+4k..10+4k strides of input k (0 where stretched); 18+k base offset of input k.
-// The generator substitutes the input loads, the expression and the store.
-
-@group(0) @binding(1) var<storage, read> in0: array<u32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<u32>;
-
-
-fn coords(i: u32) -> vec4<u32> {
-    let d3 = i % p(5u);
-    let r3 = i / p(5u);
-    let d2 = r3 % p(4u);
-    let r2 = r3 / p(4u);
-    let d1 = r2 % p(3u);
-    let d0 = r2 / p(3u);
-    return vec4<u32>(d0, d1, d2, d3);
-}
-
-fn offset_of(c: vec4<u32>, k: u32) -> u32 {
-    let s = vec4<u32>(p(6u + 4u * k), p(7u + 4u * k), p(8u + 4u * k), p(9u + 4u * k));
-    return dot(c, s) + p(18u + k);
-}
-
-
-
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    let i = wg_linear(wid, nwg) * 256u + lid;
-    if (i >= p(0u)) {
-        return;
-    }
-    let at = coords(i);
-    let a = in0[offset_of(at, 0u)];
-    dst[i] = bitcast<u32>(f32(a));
-}
 // ==== copy
 // Shared by every zaya-wgpu kernel (prepended by the generator).
 //
@@ -788,7 +706,8 @@ fn reduce_angle(a: f32) -> f32 {
 // Params: 0 count, 1 mid, 2 inner, 3 src_base, 4 src_outer, 5 src_mid, 6 dst_base,
 // 7 dst_outer, 8 dst_mid, 9 index bound, 10 index stride.
 // The index snippet may rewrite `src` (gather: index array selects k) or `dst` (cache append:
-// an f32 position selects the row); an index out of bounds writes nothing.
+// a u32 position selects the row); an index out of bounds writes nothing. The store moves
+// one word, or (into an f16 cache, where every index counts pairs) packs two floats.
 
 @group(0) @binding(1) var<storage, read> src_buf: array<u32>;
 @group(0) @binding(2) var<storage, read_write> dst_buf: array<u32>;
@@ -2927,8 +2846,8 @@ fn reduce_angle(a: f32) -> f32 {
 // in f64 and rounded to f32, then uploaded once), then reduced modulo 2*pi in three parts
 // (Cody-Waite, 9-bit leading parts so k * part is exact for k < 2^15) before cos/sin, so
 // large positions do not depend on the driver's own range reduction.
-// Params: 0 elements (rows * n), 1 n, 2 rot, 3 elements per position (a chunk's token t
-// reads pos[t]; one position for all rows in decode).
+// Params: 0 elements (rows * n), 1 n, 2 rot, 3 elements per token (a chunk's token t is at
+// pos + t; in decode every row is at pos).
 
 @group(0) @binding(1) var<storage, read> src: array<u32>;
 @group(0) @binding(2) var<storage, read> pos: array<u32>;
@@ -2954,7 +2873,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         return;
     }
     let j = i % half;
-    let angle = reduce_angle(bitcast<f32>(pos[e / p(3u)]) * bitcast<f32>(inv_freq[j]));
+    let angle = reduce_angle(f32(pos[0] + e / p(3u)) * bitcast<f32>(inv_freq[j]));
     let c = cos(angle);
     let s = sin(angle);
     let a = bitcast<f32>(src[row * n + j]);
@@ -3013,7 +2932,8 @@ fn reduce_angle(a: f32) -> f32 {
 // Params: 0 count, 1 mid, 2 inner, 3 src_base, 4 src_outer, 5 src_mid, 6 dst_base,
 // 7 dst_outer, 8 dst_mid, 9 index bound, 10 index stride.
 // The index snippet may rewrite `src` (gather: index array selects k) or `dst` (cache append:
-// an f32 position selects the row); an index out of bounds writes nothing.
+// a u32 position selects the row); an index out of bounds writes nothing. The store moves
+// one word, or (into an f16 cache, where every index counts pairs) packs two floats.
 
 @group(0) @binding(1) var<storage, read> src_buf: array<u32>;
 @group(0) @binding(2) var<storage, read> idx: array<u32>;
@@ -3032,7 +2952,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let o = e / (p(2u) * p(1u));
     var src = p(3u) + o * p(4u) + k * p(5u) + i;
     var dst = p(6u) + o * p(7u) + k * p(8u) + i;
-    let ps = u32(max(bitcast<f32>(idx[0]), 0.0));
+    let ps = idx[0];
     if (ps + o * p(11u) >= p(9u)) {
         return;
     }
@@ -3169,6 +3089,15 @@ fn wg_argmax(v: f32, i: u32, lid: u32) -> u32 {
 @group(0) @binding(5) var<storage, read_write> part: array<f32>;
 
 
+// k_at / v_at: element i of a cache, stored as f32 or as f16 pairs (--kv-dtype f16).
+fn k_at(i: u32) -> f32 {
+    return bitcast<f32>(k_cache[i]);
+}
+
+fn v_at(i: u32) -> f32 {
+    return bitcast<f32>(v_cache[i]);
+}
+
 const MAX_G: u32 = 8u;
 
 var<workgroup> sc: array<f32, 512>;
@@ -3193,7 +3122,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let kv = w / nch;
     let c = w % nch;
     let live = tok < p(7u);
-    let len = select(0u, min(u32(max(bitcast<f32>(pos[0]), 0.0)) + 1u + tok, ctx), live);
+    let len = select(0u, min(pos[0] + 1u + tok, ctx), live);
     let t0 = min(c * chunk, len);
     let t1 = min(t0 + chunk, len);
     let cbase = min(kv, nkv - 1u) * ctx * hd;
@@ -3210,7 +3139,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             if (t < t1) {
                 var d = 0.0;
                 for (var k = 0u; k < hd; k = k + 1u) {
-                    d = d + bitcast<f32>(q[qbase + g * hd + k]) * bitcast<f32>(k_cache[cbase + t * hd + k]);
+                    d = d + bitcast<f32>(q[qbase + g * hd + k]) * k_at(cbase + t * hd + k);
                 }
                 s = d * scale;
             }
@@ -3245,7 +3174,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                     acc[g * 4u + j] = acc[g * 4u + j] * f_sh[g];
                 }
                 for (var k = 0u; k < n; k = k + 1u) {
-                    let v = bitcast<f32>(v_cache[cbase + (tb + k) * hd + dim]);
+                    let v = v_at(cbase + (tb + k) * hd + dim);
                     for (var g = 0u; g < gq; g = g + 1u) {
                         acc[g * 4u + j] = acc[g * 4u + j] + sc[g * WG + k] * v;
                     }
@@ -3342,7 +3271,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let tok = e / (nq * hd);
     let h = tok * nq + (e / hd) % nq;
     let d = e % hd;
-    let len = min(u32(max(bitcast<f32>(pos[0]), 0.0)) + 1u + tok, ctx);
+    let len = min(pos[0] + 1u + tok, ctx);
     let live = min((len + chunk - 1u) / chunk, nch);
     let stride = hd + 2u;
     var mx = neg_inf();
@@ -5103,6 +5032,88 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
 
 }
+// ==== to_f32
+// Shared by every zaya-wgpu kernel (prepended by the generator).
+//
+// Shapes and offsets live in a per-dispatch uniform block instead of being baked into the
+// source, so one pipeline serves every instruction of the same kind: a ZAYA decode graph
+// then needs a few dozen pipelines, not one per instruction.
+
+struct Params {
+    w: array<vec4<u32>, 8>,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+
+// Parameter word `i` (0..32) of this dispatch.
+fn p(i: u32) -> u32 {
+    return params.w[i / 4u][i % 4u];
+}
+
+// Parameter word `i` read as an f32 (stored with `f32::to_bits`).
+fn pf(i: u32) -> f32 {
+    return bitcast<f32>(p(i));
+}
+
+// Linear workgroup index of a 2-D grid: the host splits more than 65535 workgroups over y.
+fn wg_linear(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
+// -inf and NaN without literals (WGSL has none).
+fn neg_inf() -> f32 {
+    return bitcast<f32>(0xff800000u);
+}
+
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// RoPE angles are reduced modulo 2*pi in three parts (Cody-Waite, 9-bit leading parts so
+// k * part is exact for k < 2^15) before cos/sin, so large positions do not depend on the
+// driver's own range reduction (used by rope and region kernels).
+fn reduce_angle(a: f32) -> f32 {
+    let k = round(a * 0.15915493667125702);
+    return ((a - k * 6.28125) - k * 0.001934051513671875) - k * 1.2556658930407139e-06;
+}
+
+// Unary, binary, select, cast and symbol: one thread per output element, numpy broadcast.
+// Params: 0 element count; 2..6 output dims (rank padded to 4 with leading 1s);
+// 6+4k..10+4k strides of input k (0 where stretched); 18+k base offset of input k.
+// The generator substitutes the input loads, the expression and the store.
+
+@group(0) @binding(1) var<storage, read> in0: array<u32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<u32>;
+
+
+fn coords(i: u32) -> vec4<u32> {
+    let d3 = i % p(5u);
+    let r3 = i / p(5u);
+    let d2 = r3 % p(4u);
+    let r2 = r3 / p(4u);
+    let d1 = r2 % p(3u);
+    let d0 = r2 / p(3u);
+    return vec4<u32>(d0, d1, d2, d3);
+}
+
+fn offset_of(c: vec4<u32>, k: u32) -> u32 {
+    let s = vec4<u32>(p(6u + 4u * k), p(7u + 4u * k), p(8u + 4u * k), p(9u + 4u * k));
+    return dot(c, s) + p(18u + k);
+}
+
+
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = wg_linear(wid, nwg) * 256u + lid;
+    if (i >= p(0u)) {
+        return;
+    }
+    let at = coords(i);
+    let a = in0[offset_of(at, 0u)];
+    dst[i] = bitcast<u32>(f32(a));
+}
 // ==== region_const
 // Shared by every zaya-wgpu kernel (prepended by the generator).
 //
@@ -5794,7 +5805,8 @@ fn reduce_angle(a: f32) -> f32 {
 // Params: 0 count, 1 mid, 2 inner, 3 src_base, 4 src_outer, 5 src_mid, 6 dst_base,
 // 7 dst_outer, 8 dst_mid, 9 index bound, 10 index stride.
 // The index snippet may rewrite `src` (gather: index array selects k) or `dst` (cache append:
-// an f32 position selects the row); an index out of bounds writes nothing.
+// a u32 position selects the row); an index out of bounds writes nothing. The store moves
+// one word, or (into an f16 cache, where every index counts pairs) packs two floats.
 
 @group(0) @binding(1) var<storage, read> src_buf: array<u32>;
 @group(0) @binding(2) var<storage, read> idx: array<u32>;
