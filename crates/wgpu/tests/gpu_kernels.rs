@@ -609,6 +609,11 @@ fn fused_matvec_case(format: WeightFormat, variants: &[Option<zaya_wgpu::variant
         .collect();
     let Some(ctx) = device() else { return };
     for v in variants {
+        // A subgroup variant needs the adapter's SUBGROUP feature (Mesa's GL has none); the
+        // lowering falls back to a workgroup reduction there, as it should.
+        if v.is_some_and(|v| v.subgroups) && !ctx.features.subgroups {
+            continue;
+        }
         let mut target = zaya_wgpu::tune::untuned_target(&ctx);
         target.force = *v;
         let options = ProgramOptions {
