@@ -273,7 +273,7 @@ impl<'a> Lowering<'a> {
             }
             dims.push(v.ty.const_dims().map(|d| d.to_vec()).unwrap_or_default());
         }
-        // f16 states are KV caches (the IR allows f16 nowhere else); the cache ops read and
+        // f16 states are KV caches (--kv-dtype f16); the cache ops read and
         // write them as pairs, and a state copy of one is refused below.
         if let Some(s) = g
             .states
