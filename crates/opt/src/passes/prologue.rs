@@ -4,7 +4,7 @@
 
 use super::{contains_matvec, describe, kernel_of};
 use crate::pass::{Pass, PassLog};
-use crate::rewrite::Rewriter;
+use crate::rewrite::{Match, Outcome, Pattern, Rewriter, Rule, rewrite};
 use zaya_ir::{Graph, KernelRange, Op};
 
 pub struct FuseNormPrologue;
@@ -19,78 +19,83 @@ impl Pass for FuseNormPrologue {
     }
 
     fn run(&self, graph: &Graph, log: &mut PassLog) -> Graph {
-        // The Rewriter keeps every value's readers up to date across the copies and fusions,
-        // so a rescan after a rewrite does not recompute `Graph::users` (which dominated).
-        let mut g = Rewriter::new(graph.clone());
-        let mut refused: Vec<String> = Vec::new();
-        'again: loop {
-            for n in 0..g.insts.len() {
-                // Look at the op before anything else: most instructions are not norms, and
-                // this scan runs again after every rewrite.
-                if !matches!(g.insts[n].op, Op::RmsNorm { .. }) {
-                    continue;
-                }
-                let norm_out = g.insts[n].outputs[0];
-                let unit = kernel_of(&g, n);
-                if !is_norm_unit(&g, &unit) || g.is_output(norm_out) {
-                    continue;
-                }
-                let readers: Vec<KernelRange> = {
-                    let mut ks: Vec<KernelRange> = Vec::new();
-                    for u in g.readers(norm_out) {
-                        let k = kernel_of(&g, u);
-                        if !ks.contains(&k) {
-                            ks.push(k);
-                        }
-                    }
-                    ks
-                };
-                if readers.is_empty() || !readers.iter().all(|k| contains_matvec(&g, k)) {
-                    continue;
-                }
-                let what = format!("{} into {}", describe(&g, &unit), describe(&g, &readers[0]));
-                if refused.contains(&what) {
-                    continue;
-                }
-                if readers.len() > 1 {
-                    // Give the last reader kernel its own copy of the norm.
-                    let last = readers[readers.len() - 1].clone();
-                    let map = g.duplicate_range(unit.start, unit.end);
-                    let shift = unit.end - unit.start;
-                    let new_out = map
-                        .iter()
-                        .find(|(old, _)| *old == norm_out)
-                        .map(|(_, new)| *new);
-                    if let Some(new_out) = new_out {
-                        for i in last.start + shift..last.end + shift {
-                            g.replace_input(i, norm_out, new_out);
-                        }
-                    }
-                    log.note(format!(
-                        "copied {} for {}",
-                        describe(&g, &unit),
-                        describe(&g, &kernel_of(&g, last.start + shift))
-                    ));
-                    continue 'again;
-                }
-                let members: Vec<usize> = (unit.start..unit.end)
-                    .chain(readers[0].start..readers[0].end)
-                    .collect();
-                let label = g.kernel_label(readers[0].start).to_string();
-                match g.fuse(&members, &label) {
-                    Ok(_) => {
-                        log.note(format!("fused {what} as prologue"));
-                        continue 'again;
-                    }
-                    Err(e) => {
-                        log.skip(format!("{what}: {e}"));
-                        refused.push(what);
-                    }
-                }
-            }
-            break;
+        let rules = [
+            // Several reader kernels: the last one gets its own copy, then the rule looks again.
+            Rule::new(
+                "norm_prologue.copy_per_reader",
+                Pattern::any("rms_norm"),
+                copy,
+            )
+            .when(|rw, m| reader_kernels(rw, m).is_some_and(|ks| ks.len() > 1)),
+            // One reader kernel: the norm becomes its prologue.
+            Rule::new("norm_prologue.into_reader", Pattern::any("rms_norm"), fold)
+                .when(|rw, m| reader_kernels(rw, m).is_some_and(|ks| ks.len() == 1)),
+        ];
+        rewrite(graph, &rules, log)
+    }
+}
+
+/// The kernels reading a norm that stands alone (not a result), if all of them are matvec
+/// kernels.
+fn reader_kernels(rw: &Rewriter, m: &Match) -> Option<Vec<KernelRange>> {
+    let out = m.value();
+    if !is_norm_unit(rw, &kernel_of(rw, m.root)) || rw.is_output(out) {
+        return None;
+    }
+    let mut ks: Vec<KernelRange> = Vec::new();
+    for u in rw.readers(out) {
+        let k = kernel_of(rw, u);
+        if !ks.contains(&k) {
+            ks.push(k);
         }
-        g.into_graph()
+    }
+    (!ks.is_empty() && ks.iter().all(|k| contains_matvec(rw, k))).then_some(ks)
+}
+
+fn copy(rw: &mut Rewriter, m: &Match, log: &mut PassLog) -> Outcome {
+    let (unit, out) = (kernel_of(rw, m.root), m.value());
+    let Some(last) = reader_kernels(rw, m).and_then(|ks| ks.last().cloned()) else {
+        return Outcome::Unchanged;
+    };
+    // The copy lands right after the unit, so every later instruction moves by its length.
+    let map = rw.duplicate_range(unit.start, unit.end);
+    let shift = unit.end - unit.start;
+    if let Some(&(_, new_out)) = map.iter().find(|(old, _)| *old == out) {
+        for i in last.start + shift..last.end + shift {
+            rw.replace_input(i, out, new_out);
+        }
+    }
+    log.note(format!(
+        "copied {} for {}",
+        describe(rw, &unit),
+        describe(rw, &kernel_of(rw, last.start + shift))
+    ));
+    Outcome::resume(unit.start)
+}
+
+fn fold(rw: &mut Rewriter, m: &Match, log: &mut PassLog) -> Outcome {
+    let unit = kernel_of(rw, m.root);
+    let Some(reader) = reader_kernels(rw, m).and_then(|ks| ks.first().cloned()) else {
+        return Outcome::Unchanged;
+    };
+    let what = format!("{} into {}", describe(rw, &unit), describe(rw, &reader));
+    let members: Vec<usize> = (unit.start..unit.end)
+        .chain(reader.start..reader.end)
+        .collect();
+    let label = rw.kernel_label(reader.start).to_string();
+    match rw.fuse(&members, &label) {
+        Ok(fused) => {
+            log.note(format!("fused {what} as prologue"));
+            Outcome::resume(unit.start.min(fused.first))
+        }
+        Err(e) => {
+            // The walk may pass this norm again after a later rewrite: say it once.
+            let line = format!("{what}: {e}");
+            if !log.skipped.contains(&line) {
+                log.skip(line);
+            }
+            Outcome::Unchanged
+        }
     }
 }
 

@@ -1,9 +1,9 @@
 //! `siblings`: merge matvec kernels that read the same input vector (q, k and both value
 //! halves; an expert's gate and up), so the input is read once and one launch does all.
 
-use super::{contains_matvec, describe, producer};
+use super::{describe, kernel_of, producer};
 use crate::pass::{Pass, PassLog};
-use std::collections::{HashMap, HashSet};
+use crate::rewrite::{Match, Outcome, Pattern, Rewriter, Rule, rewrite};
 use zaya_ir::{Graph, KernelRange, Op, ValueId, WeightId};
 
 pub struct FuseSiblings;
@@ -54,49 +54,52 @@ impl Pass for FuseSiblings {
     }
 
     fn run(&self, graph: &Graph, log: &mut PassLog) -> Graph {
-        let mut g = graph.clone();
-        let mut refused: HashSet<(String, String)> = HashSet::new();
-        'again: loop {
-            let kernels: Vec<KernelRange> = g
-                .kernel_ranges()
-                .into_iter()
-                .filter(|k| contains_matvec(&g, k))
-                .collect();
-            let keys: Vec<_> = kernels.iter().map(|k| row_inputs(&g, k)).collect();
-            // Kernels with one row input, by that input, in program order: the pairs below are
-            // visited in the order of a scan over all later kernels, without comparing each.
-            let mut same: HashMap<&(RowInput, Option<ValueId>), Vec<usize>> = HashMap::new();
-            for (i, key) in keys.iter().enumerate() {
-                if let [only] = key.as_slice() {
-                    same.entry(only).or_default().push(i);
-                }
-            }
-            for a in 0..kernels.len() {
-                let [only] = keys[a].as_slice() else {
-                    continue;
-                };
-                for &b in same[only].iter().filter(|&&b| b > a) {
-                    let (da, db) = (describe(&g, &kernels[a]), describe(&g, &kernels[b]));
-                    if refused.contains(&(da.clone(), db.clone())) {
-                        continue;
-                    }
-                    let members: Vec<usize> = (kernels[a].start..kernels[a].end)
-                        .chain(kernels[b].start..kernels[b].end)
-                        .collect();
-                    match g.fuse(&members, "matvec") {
-                        Ok(_) => {
-                            log.note(format!("merged {db} into {da}: same input"));
-                            continue 'again;
-                        }
-                        Err(e) => {
-                            log.skip(format!("{da} + {db}: {e}"));
-                            refused.insert((da, db));
-                        }
-                    }
-                }
-            }
-            break;
-        }
-        g
+        // Rooted at a kernel's first matvec, so each kernel is looked at once per change.
+        let rules = [
+            Rule::new("siblings.merge_same_input", Pattern::any("matvec"), merge).when(|rw, m| {
+                let k = kernel_of(rw, m.root);
+                (k.start..m.root).all(|i| !matches!(rw.insts[i].op, Op::MatVec))
+                    && row_inputs(rw, &k).len() == 1
+            }),
+        ];
+        rewrite(graph, &rules, log)
     }
+}
+
+/// Merges the first later kernel with the same single row input into this one.
+fn merge(rw: &mut Rewriter, m: &Match, log: &mut PassLog) -> Outcome {
+    let a = kernel_of(rw, m.root);
+    let Ok([key]) = <[_; 1]>::try_from(row_inputs(rw, &a)) else {
+        return Outcome::Unchanged;
+    };
+    // Every sibling reads the same external vector (through its own prologue, maybe).
+    let anchor = match key.0 {
+        RowInput::Value(x) | RowInput::Norm(x, _) => x,
+    };
+    let mut later: Vec<KernelRange> = Vec::new();
+    for u in rw.readers(anchor) {
+        let k = kernel_of(rw, u);
+        if k.start > a.start && !later.contains(&k) && row_inputs(rw, &k) == [key.clone()] {
+            later.push(k);
+        }
+    }
+    later.sort_by_key(|k| k.start);
+    for b in later {
+        let (da, db) = (describe(rw, &a), describe(rw, &b));
+        let members: Vec<usize> = (a.start..a.end).chain(b.start..b.end).collect();
+        match rw.fuse(&members, "matvec") {
+            Ok(fused) => {
+                log.note(format!("merged {db} into {da}: same input"));
+                return Outcome::resume(a.start.min(fused.first));
+            }
+            Err(e) => {
+                // The walk may come back here after a later merge: say it once.
+                let line = format!("{da} + {db}: {e}");
+                if !log.skipped.contains(&line) {
+                    log.skip(line);
+                }
+            }
+        }
+    }
+    Outcome::Unchanged
 }
