@@ -1601,10 +1601,11 @@ fn wg_argmax(v: f32, i: u32, lid: u32) -> u32 {
 
 // Split-K decode attention, pass 1 (flash-decoding): one workgroup per (kv head, chunk of
 // `chunk` keys) over cache[:, 0..=pos, :], for all G = nq / nkv query heads of the kv head,
-// so each K and V row is read once. Per tile of WG keys: each thread scores one key for the
-// G heads (to workgroup memory); thread g < G folds head g's tile into its running max m and
-// sum l (online softmax) and leaves exp(s - m) in place; every thread then updates its dims
-// (lid, lid + WG, ..) of the G unnormalised outputs o from the V rows. It writes (m, l, o)
+// so each K and V row is read once. Per tile of WG keys: each thread scores one key for all
+// G heads in one pass over its K row (to workgroup memory); thread g < G folds head g's tile
+// into its running max m and sum l (online softmax) and leaves exp(s - m) in place; every
+// thread then updates its dims (lid, lid + WG, ..) of the G unnormalised outputs o from the
+// V rows. It writes (m, l, o)
 // per (query head, chunk) to `part` (hd + 2 floats each); attention_combine.wgsl merges the
 // chunks. Chunks past pos write m = -inf, l = 0, o = 0. G <= 8, hd <= 4 * WG.
 // Params: 0 nq, 1 nkv, 2 hd, 3 ctx, 4 scale (f32 bits), 5 keys per chunk, 6 chunks per head,
@@ -1663,16 +1664,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var acc: array<f32, 32>;
     for (var tb = t0; tb < t1; tb = tb + WG) {
         let t = tb + lid;
-        for (var g = 0u; g < gq; g = g + 1u) {
-            var s = neg_inf();
-            if (t < t1) {
-                var d = 0.0;
-                for (var k = 0u; k < hd; k = k + 1u) {
-                    d = d + bitcast<f32>(q[qbase + g * hd + k]) * k_at(cbase + t * hd + k);
+        // Each thread scores its key for all G heads at once, so the K row is read once
+        // (not once per head); the head loop has a constant trip count and unrolls.
+        var d: array<f32, MAX_G>;
+        if (t < t1) {
+            let kb = cbase + t * hd;
+            for (var k = 0u; k < hd; k = k + 1u) {
+                let kv = k_at(kb + k);
+                for (var g = 0u; g < MAX_G; g = g + 1u) {
+                    if (g < gq) {
+                        d[g] = d[g] + bitcast<f32>(q[qbase + g * hd + k]) * kv;
+                    }
                 }
-                s = d * scale;
             }
-            sc[g * WG + lid] = s;
+        }
+        for (var g = 0u; g < gq; g = g + 1u) {
+            sc[g * WG + lid] = select(neg_inf(), d[g] * scale, t < t1);
         }
         workgroupBarrier();
         let n = min(WG, t1 - tb);
