@@ -1538,9 +1538,8 @@ impl Gen<'_, '_> {
                         if !dim.is_multiple_of(2) {
                             return None;
                         }
-                        let pair =
-                            format!("vec2<f32>({}, {})", src.f("2u * e"), src.f("2u * e + 1u"));
-                        (dim / 2, format!("pack2x16float({pair})"))
+                        let word = wgsl::f16_pair_word(&src.f("2u * e"), &src.f("2u * e + 1u"));
+                        (dim / 2, word)
                     } else {
                         (dim, src.word("e"))
                     };

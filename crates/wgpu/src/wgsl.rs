@@ -272,6 +272,12 @@ pub fn float_load(dtype: DType, buf: &str, idx: &str) -> String {
     }
 }
 
+/// WGSL expression of the word holding two f32 expressions as an f16 pair (`lo` in the low
+/// half), the layout [`float_load`] reads back.
+pub fn f16_pair_word(lo: &str, hi: &str) -> String {
+    format!("pack2x16float(vec2<f32>({lo}, {hi}))")
+}
+
 impl Shader {
     /// A short name for labels, dumps and profiles.
     pub fn label(&self) -> String {
@@ -397,17 +403,21 @@ impl Shader {
                     }
                 };
                 let store = match index {
-                    CopyIndex::Position { f16: true } => {
-                        "    let pair = vec2<f32>(bitcast<f32>(src_buf[2u * src]), bitcast<f32>(src_buf[2u * src + 1u]));\n    dst_buf[dst] = pack2x16float(pair);"
-                    }
-                    _ => "    dst_buf[dst] = src_buf[src];",
+                    CopyIndex::Position { f16: true } => format!(
+                        "    dst_buf[dst] = {};",
+                        f16_pair_word(
+                            "bitcast<f32>(src_buf[2u * src])",
+                            "bitcast<f32>(src_buf[2u * src + 1u])"
+                        )
+                    ),
+                    _ => "    dst_buf[dst] = src_buf[src];".into(),
                 };
                 fill(
                     COPY,
                     &[
                         ("BINDINGS", &bindings),
                         ("INDEX", snippet),
-                        ("STORE", store),
+                        ("STORE", &store),
                     ],
                 )
             }

@@ -22,6 +22,14 @@ const LOGIT_TOL_KV_F16: f32 = 2e-2;
 /// to neighbouring f16 values (as batched against sequential prefill, `tests/prefill_cpu.rs`).
 const CPU_TOL_KV_F16: f32 = 5e-3;
 
+/// The GPU against the CPU interpreter with the same caches.
+fn cpu_tol(kv_cache: KvDtype) -> f32 {
+    match kv_cache {
+        KvDtype::F32 => LOGIT_TOL,
+        KvDtype::F16 => CPU_TOL_KV_F16,
+    }
+}
+
 struct Golden(Vec<u8>);
 
 impl Golden {
@@ -57,10 +65,11 @@ fn check(fixture: &str, format: &str, skip: SkipMode, strategy: &str) {
 
 fn check_with(fixture: &str, format: &str, skip: SkipMode, strategy: &str, kv_cache: KvDtype) {
     let Some(ctx) = device() else { return };
-    let (golden_tol, cpu_tol) = match kv_cache {
-        KvDtype::F32 => (LOGIT_TOL, LOGIT_TOL),
-        KvDtype::F16 => (LOGIT_TOL_KV_F16, CPU_TOL_KV_F16),
+    let golden_tol = match kv_cache {
+        KvDtype::F32 => LOGIT_TOL,
+        KvDtype::F16 => LOGIT_TOL_KV_F16,
     };
+    let cpu_tol = cpu_tol(kv_cache);
     let started = Instant::now();
     let dir = fixtures().join(fixture);
     let bundle = Bundle::open(&dir.join(format!("bundle_{format}"))).unwrap();
@@ -209,10 +218,7 @@ fn long_context_with(
 ) {
     let Some(ctx) = device() else { return };
     assert!(steps as u64 > 4 * zaya_wgpu::wgsl::ATTENTION_CHUNK);
-    let tol = match kv_cache {
-        KvDtype::F32 => LOGIT_TOL,
-        KvDtype::F16 => CPU_TOL_KV_F16,
-    };
+    let tol = cpu_tol(kv_cache);
     let dir = fixtures().join(fixture);
     let bundle = Bundle::open(&dir.join(format!("bundle_{format}"))).unwrap();
     let graph =
